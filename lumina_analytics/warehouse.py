@@ -1,0 +1,251 @@
+"""The only module that opens DuckDB.
+
+* Readers (notebooks, dashboards, analyses) use :func:`query` or :meth:`Warehouse.reader`:
+  short-lived read-only connections that wait (up to ``lock_timeout_s``) while a writer
+  commits, and never write.
+* Writers use :meth:`Warehouse.writer`: it takes an exclusive advisory lock on
+  ``<warehouse>.lock`` (a second writer gets :class:`WarehouseLockedError` naming the
+  holder's pid), opens the file read-write, applies forward migrations, and closes as soon
+  as the block ends so readers are held back only while a commit is written.
+* Parsing and staging happen in :func:`scratch`, an in-memory DuckDB that touches no file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import random
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from lumina_analytics.config import get_settings
+from lumina_analytics.errors import (
+    WarehouseError,
+    WarehouseLockedError,
+    WarehouseMissingError,
+)
+from lumina_analytics.schema import TABLES
+
+SCHEMA_VERSION = 1
+
+#: Forward migrations: version -> statements. Never edit a released one; append.
+MIGRATIONS: dict[int, list[str]] = {
+    1: [t.ddl() for t in TABLES.values()],
+}
+
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    return any(m in str(exc) for m in _LOCK_MARKERS)
+
+
+def scratch() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection for parsing and staging; it never touches a file."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET preserve_insertion_order = true")
+    return con
+
+
+class Warehouse:
+    """A DuckDB warehouse file with reader/writer discipline and migrations."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, lock_timeout_s: float | None = None):
+        settings = get_settings()
+        self.path = Path(path).expanduser().resolve() if path else settings.warehouse
+        self.lock_timeout_s = settings.lock_timeout_s if lock_timeout_s is None else lock_timeout_s
+
+    def __repr__(self) -> str:
+        return f"Warehouse({str(self.path)!r})"
+
+    @property
+    def lock_path(self) -> Path:
+        """The advisory lock file writers hold."""
+        return self.path.with_name(self.path.name + ".lock")
+
+    def exists(self) -> bool:
+        """Whether the warehouse file exists."""
+        return self.path.exists()
+
+    # -- connections -------------------------------------------------------------------
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.02
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.Error as exc:
+                if _is_lock_conflict(exc) and time.monotonic() < deadline:
+                    time.sleep(delay + random.random() * delay)
+                    delay = min(delay * 2, 0.5)
+                    continue
+                if _is_lock_conflict(exc):
+                    raise WarehouseLockedError(
+                        f"warehouse {self.path} stayed locked by another process for "
+                        f"{self.lock_timeout_s:.0f}s; wait for the running ingest to finish "
+                        "or raise LUMINA_LOCK_TIMEOUT_S"
+                    ) from exc
+                raise WarehouseError(
+                    f"cannot open warehouse {self.path}: {exc}. If the file is corrupted, "
+                    "restore the latest backup (lumina-analytics restore DIR) or rebuild it "
+                    "with lumina-analytics demo / ingest"
+                ) from exc
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived read-only connection. Raises if the warehouse does not exist."""
+        if not self.exists():
+            raise WarehouseMissingError(
+                f"no warehouse at {self.path}; build one with `lumina-analytics demo` or load "
+                "telemetry with `lumina-analytics ingest PATH`, or point LUMINA_WAREHOUSE / "
+                "--warehouse at an existing file"
+            )
+        con = self._open(read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextlib.contextmanager
+    def writer(self, wait_s: float = 0.0) -> Iterator[duckdb.DuckDBPyConnection]:
+        """An exclusive read-write connection, migrated to the current schema.
+
+        ``wait_s`` is how long to wait for another writer before giving up.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._writer_lock(wait_s):
+            con = self._open(read_only=False)
+            try:
+                _migrate(con)
+                yield con
+            finally:
+                con.close()
+
+    @contextlib.contextmanager
+    def _writer_lock(self, wait_s: float) -> Iterator[None]:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                        raise WarehouseLockedError(
+                            f"another writer (pid {holder}) is using warehouse {self.path}; "
+                            f"wait for it to finish (lock file {self.lock_path})"
+                        ) from None
+                    time.sleep(0.1)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def init(self) -> None:
+        """Create the file (if missing) and migrate it to the current schema."""
+        with self.writer():
+            pass
+
+    # -- reading -----------------------------------------------------------------------
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run a read-only query with bound parameters and return a DataFrame."""
+        with self.reader() as con:
+            return con.execute(sql, params or []).df()
+
+    def schema_version(self) -> int:
+        """The schema version stored in the file (0 when never migrated)."""
+        with self.reader() as con:
+            return _stored_version(con)
+
+    def table_counts(self) -> dict[str, int]:
+        """Row count of every data-model table present in the file."""
+        with self.reader() as con:
+            present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            return {
+                name: int(con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0])
+                for name in TABLES
+                if name in present
+            }
+
+
+def _stored_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+    ).fetchall()[0][0]
+    if not exists:
+        return 0
+    row = con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
+    return int(row or 0)
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)"
+    )
+    current = _stored_version(con)
+    if current > SCHEMA_VERSION:
+        raise WarehouseError(
+            f"warehouse schema version {current} is newer than this workbench ({SCHEMA_VERSION}); "
+            "upgrade lumina-analytics"
+        )
+    for version in sorted(v for v in MIGRATIONS if v > current):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for stmt in MIGRATIONS[version]:
+                con.execute(stmt)
+            con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _utcnow()])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+
+def query(sql: str, params: Sequence[Any] | dict[str, Any] | None = None, warehouse: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """Read-only query against the (default) warehouse, parameters bound, never formatted in."""
+    return Warehouse(warehouse).query(sql, params)
+
+
+def append_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
+    """Insert ``frame`` into ``table`` inside the caller's writer connection.
+
+    Columns are matched by name (missing optional columns become NULL; extra columns are
+    an error). Rows whose key already exists are skipped, so re-running never duplicates.
+    Returns the number of rows actually inserted.
+    """
+    if table not in TABLES:
+        raise WarehouseError(f"unknown table {table!r}; known tables: {sorted(TABLES)}")
+    spec = TABLES[table]
+    extra = [c for c in frame.columns if c not in spec.column_names]
+    if extra:
+        raise WarehouseError(f"frame for table {table!r} has unknown column(s) {extra}")
+    if frame.empty:
+        return 0
+    cols = [c for c in spec.column_names if c in frame.columns]
+    before = int(con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0])
+    con.register("_lumina_append", frame[cols])
+    try:
+        col_sql = ", ".join(f'"{c}"' for c in cols)
+        verb = "INSERT OR IGNORE" if spec.key else "INSERT"
+        con.execute(f'{verb} INTO "{table}" ({col_sql}) SELECT {col_sql} FROM _lumina_append')
+    finally:
+        con.unregister("_lumina_append")
+    after = int(con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0])
+    return after - before
