@@ -13,8 +13,16 @@ import altair as alt
 import pandas as pd
 
 PALETTE = [
-    "#3b5bdb", "#f08c00", "#2f9e44", "#e03131", "#7048e8",
-    "#0c8599", "#d6336c", "#5c940d", "#868e96", "#1c7ed6",
+    "#3b5bdb",
+    "#f08c00",
+    "#2f9e44",
+    "#e03131",
+    "#7048e8",
+    "#0c8599",
+    "#d6336c",
+    "#5c940d",
+    "#868e96",
+    "#1c7ed6",
 ]
 
 
@@ -56,8 +64,14 @@ def save_html(chart: alt.TopLevelMixin, path: str | Path) -> Path:
     return out
 
 
-def line(frame: pd.DataFrame, x: str = "ds", y: str = "y", color: str | None = "unique_id",
-         title: str = "", y_title: str | None = None) -> alt.Chart:
+def line(
+    frame: pd.DataFrame,
+    x: str = "ds",
+    y: str = "y",
+    color: str | None = "unique_id",
+    title: str = "",
+    y_title: str | None = None,
+) -> alt.Chart:
     """A line chart of a long frame, one line per ``color`` value."""
     enc: dict[str, Any] = {
         "x": alt.X(f"{x}:T", title=None),
@@ -69,11 +83,20 @@ def line(frame: pd.DataFrame, x: str = "ds", y: str = "y", color: str | None = "
     return alt.Chart(frame, title=title).mark_line().encode(**enc)
 
 
-def bar(frame: pd.DataFrame, x: str, y: str, color: str | None = None, title: str = "",
-        horizontal: bool = True) -> alt.Chart:
+def bar(
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    color: str | None = None,
+    title: str = "",
+    horizontal: bool = True,
+) -> alt.Chart:
     """A sorted bar chart (horizontal by default) of one value per category."""
     if horizontal:
-        enc: dict[str, Any] = {"y": alt.Y(f"{x}:N", sort="-x", title=None), "x": alt.X(f"{y}:Q", title=y)}
+        enc: dict[str, Any] = {
+            "y": alt.Y(f"{x}:N", sort="-x", title=None),
+            "x": alt.X(f"{y}:Q", title=y),
+        }
     else:
         enc = {"x": alt.X(f"{x}:N", sort="-y", title=None), "y": alt.Y(f"{y}:Q", title=y)}
     enc["tooltip"] = [x, y]
@@ -82,8 +105,14 @@ def bar(frame: pd.DataFrame, x: str, y: str, color: str | None = None, title: st
     return alt.Chart(frame, title=title).mark_bar().encode(**enc)
 
 
-def band(frame: pd.DataFrame, x: str = "ds", lower: str = "yhat_lower", upper: str = "yhat_upper",
-         color: str | None = None, opacity: float = 0.25) -> alt.Chart:
+def band(
+    frame: pd.DataFrame,
+    x: str = "ds",
+    lower: str = "yhat_lower",
+    upper: str = "yhat_upper",
+    color: str | None = None,
+    opacity: float = 0.25,
+) -> alt.Chart:
     """A shaded interval band (forecast intervals, anomaly bands)."""
     enc: dict[str, Any] = {"x": alt.X(f"{x}:T", title=None), "y": f"{lower}:Q", "y2": f"{upper}:Q"}
     if color:
@@ -91,10 +120,15 @@ def band(frame: pd.DataFrame, x: str = "ds", lower: str = "yhat_lower", upper: s
     return alt.Chart(frame).mark_area(opacity=opacity).encode(**enc)
 
 
-def heatmap(frame: pd.DataFrame, x: str, y: str, value: str, title: str = "",
-            fmt: str = ".0%") -> alt.LayerChart:
+def heatmap(
+    frame: pd.DataFrame, x: str, y: str, value: str, title: str = "", fmt: str = ".0%"
+) -> alt.LayerChart:
     """A heat map with value labels (cohort triangles, hour-by-day grids)."""
-    base = alt.Chart(frame, title=title).encode(x=alt.X(f"{x}:O", title=x), y=alt.Y(f"{y}:O", title=y))
-    cells = base.mark_rect().encode(color=alt.Color(f"{value}:Q", title=value), tooltip=[x, y, value])
+    base = alt.Chart(frame, title=title).encode(
+        x=alt.X(f"{x}:O", title=x), y=alt.Y(f"{y}:O", title=y)
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color(f"{value}:Q", title=value), tooltip=[x, y, value]
+    )
     text = base.mark_text(fontSize=10).encode(text=alt.Text(f"{value}:Q", format=fmt))
     return cells + text

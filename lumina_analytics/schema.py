@@ -231,7 +231,14 @@ TABLES: dict[str, Table] = {
 }
 
 #: Telemetry tables that ingestion writes.
-TELEMETRY_TABLES: tuple[str, ...] = ("spans", "llm_calls", "metrics", "logs", "events", "deployments")
+TELEMETRY_TABLES: tuple[str, ...] = (
+    "spans",
+    "llm_calls",
+    "metrics",
+    "logs",
+    "events",
+    "deployments",
+)
 
 LONG_COLUMNS: tuple[str, str, str] = ("unique_id", "ds", "y")
 
@@ -240,9 +247,7 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str = "fr
     """Raise :class:`SchemaError` naming every missing column."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise SchemaError(
-            f"{what} is missing column(s) {missing}; it has {list(frame.columns)}"
-        )
+        raise SchemaError(f"{what} is missing column(s) {missing}; it has {list(frame.columns)}")
 
 
 def validate_long(frame: pd.DataFrame, what: str = "series frame") -> pd.DataFrame:

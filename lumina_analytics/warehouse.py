@@ -61,7 +61,9 @@ def scratch() -> duckdb.DuckDBPyConnection:
 class Warehouse:
     """A DuckDB warehouse file with reader/writer discipline and migrations."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, lock_timeout_s: float | None = None):
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, lock_timeout_s: float | None = None
+    ):
         settings = get_settings()
         self.path = Path(path).expanduser().resolve() if path else settings.warehouse
         self.lock_timeout_s = settings.lock_timeout_s if lock_timeout_s is None else lock_timeout_s
@@ -178,7 +180,10 @@ class Warehouse:
     def table_counts(self) -> dict[str, int]:
         """Row count of every data-model table present in the file."""
         with self.reader() as con:
-            present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            present = {
+                r[0]
+                for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+            }
             return {
                 name: int(con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0])
                 for name in TABLES
@@ -218,7 +223,11 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
             raise
 
 
-def query(sql: str, params: Sequence[Any] | dict[str, Any] | None = None, warehouse: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+def query(
+    sql: str,
+    params: Sequence[Any] | dict[str, Any] | None = None,
+    warehouse: str | os.PathLike[str] | None = None,
+) -> pd.DataFrame:
     """Read-only query against the (default) warehouse, parameters bound, never formatted in."""
     return Warehouse(warehouse).query(sql, params)
 
