@@ -6,6 +6,7 @@ Jupyter renderer (anywidget bundles Vega), and :func:`save_html` inlines Vega in
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,22 @@ def register_theme() -> None:
         return _theme()
 
 
-def enable_offline(renderer: str = "jupyter") -> None:
-    """Render charts without a CDN: the offline Jupyter renderer (interactive) or ``png``/``svg``."""
+def enable_offline(renderer: str | None = None) -> str:
+    """Render charts without a CDN and return the renderer used.
+
+    ``jupyter`` (default; interactive, Vega bundled by anywidget) suits JupyterLab and Voila;
+    ``svg``/``png`` (vl-convert, static) suit scheduled reports exported to HTML. The
+    ``LUMINA_CHART_RENDERER`` environment variable overrides the default, which is how the
+    report runner asks its kernels for static charts.
+    """
     register_theme()
     alt.data_transformers.disable_max_rows()
-    if renderer == "jupyter":
+    chosen = renderer or os.environ.get("LUMINA_CHART_RENDERER") or "jupyter"
+    if chosen == "jupyter":
         alt.renderers.enable("jupyter", offline=True)
     else:
-        alt.renderers.enable(renderer)
+        alt.renderers.enable(chosen)
+    return chosen
 
 
 def save_html(chart: alt.TopLevelMixin, path: str | Path) -> Path:

@@ -1,0 +1,361 @@
+"""Data and widgets behind the Voila dashboards.
+
+Every query here is a fast, parameter-bound warehouse query (or a read of precomputed
+``forecasts``/``anomalies`` rows written by the scheduled reports); nothing heavy is fitted
+on page load. :class:`Dashboard` wires a filter bar (date range, tenant, provider, model) to
+KPI cards and chart panes, shows a clear message for an empty selection and never shows a
+traceback to a viewer.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from lumina_analytics.errors import LuminaError
+from lumina_analytics.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+ALL = "(all)"
+DEFAULT_BUDGETS = Path(__file__).resolve().parent / "defaults" / "budgets.yaml"
+
+
+class EmptySelection(LuminaError):
+    """The chosen filters match no data."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The viewer's selection. Empty tuples mean "all"."""
+
+    start: datetime
+    end: datetime  # exclusive
+    tenants: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+
+    def where(self, ts: str = "ts", dims: bool = True) -> tuple[str, list[Any]]:
+        """A WHERE clause with bound parameters for llm_calls-shaped tables."""
+        clauses = [f"{ts} >= ?", f"{ts} < ?"]
+        params: list[Any] = [self.start, self.end]
+        if dims:
+            for col, values in (
+                ("tenant", self.tenants),
+                ("provider", self.providers),
+                ("model", self.models),
+            ):
+                if values:
+                    clauses.append(f"{col} IN ({', '.join('?' for _ in values)})")
+                    params.extend(values)
+        return " AND ".join(clauses), params
+
+
+def _wh(warehouse: Warehouse | str | None) -> Warehouse:
+    return warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
+
+
+def filter_options(warehouse: Warehouse | str | None = None) -> dict[str, Any]:
+    """Date bounds and the distinct tenants, providers and models present."""
+    wh = _wh(warehouse)
+    bounds = wh.query("SELECT min(ts) AS lo, max(ts) AS hi, count(*) AS n FROM llm_calls")
+    out: dict[str, Any] = {
+        "start": bounds["lo"][0],
+        "end": bounds["hi"][0],
+        "rows": int(bounds["n"][0]),
+    }
+    for col in ("tenant", "provider", "model"):
+        vals = wh.query(
+            f"SELECT DISTINCT {col} AS v FROM llm_calls WHERE {col} IS NOT NULL ORDER BY 1"
+        )
+        out[col + "s"] = vals["v"].tolist()
+    return out
+
+
+def kpis(filters: Filters, warehouse: Warehouse | str | None = None) -> dict[str, float]:
+    """Headline numbers for the selection: requests, error rate, p95 latency, spend, users."""
+    where, params = filters.where()
+    df = _wh(warehouse).query(
+        f"""SELECT count(*) AS requests,
+                   avg(CASE WHEN status = 'error' THEN 1.0 ELSE 0.0 END) AS error_rate,
+                   quantile_cont(latency_ms, 0.95) AS latency_p95_ms,
+                   coalesce(sum(cost_usd), 0) AS spend_usd,
+                   count(DISTINCT user_id) AS active_users
+            FROM llm_calls WHERE {where}""",
+        params,
+    )
+    row = df.iloc[0]
+    return {k: (float(row[k]) if pd.notna(row[k]) else float("nan")) for k in df.columns}
+
+
+def calls_over_time(
+    filters: Filters,
+    by: str = "provider",
+    grain: str = "1 hour",
+    warehouse: Warehouse | str | None = None,
+) -> pd.DataFrame:
+    """Requests, errors, p95 latency and spend per time bucket and ``by`` value (long)."""
+    if by not in {"provider", "model", "tenant", "agent", "region", "service"}:
+        raise LuminaError(f"cannot group by {by!r}")
+    where, params = filters.where()
+    return _wh(warehouse).query(
+        f"""SELECT time_bucket(CAST(? AS INTERVAL), ts) AS ds, coalesce({by}, 'unknown') AS unique_id,
+                   count(*) AS requests, sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors,
+                   quantile_cont(latency_ms, 0.95) AS latency_p95_ms, coalesce(sum(cost_usd), 0) AS spend_usd
+            FROM llm_calls WHERE {where} GROUP BY ALL ORDER BY ds, unique_id""",
+        [grain, *params],
+    )
+
+
+def spend_by(
+    filters: Filters, by: str = "tenant", warehouse: Warehouse | str | None = None
+) -> pd.DataFrame:
+    """Spend, requests and cost per request per ``by`` value, largest first."""
+    if by not in {"provider", "model", "tenant", "agent", "region", "service", "operation"}:
+        raise LuminaError(f"cannot group by {by!r}")
+    where, params = filters.where()
+    return _wh(warehouse).query(
+        f"""SELECT coalesce({by}, 'unknown') AS {by}, coalesce(sum(cost_usd), 0) AS spend_usd,
+                   count(*) AS requests, coalesce(sum(cost_usd), 0) / count(*) AS cost_per_request_usd,
+                   sum(input_tokens + output_tokens) AS tokens
+            FROM llm_calls WHERE {where} GROUP BY 1 ORDER BY spend_usd DESC""",
+        params,
+    )
+
+
+def service_health(filters: Filters, warehouse: Warehouse | str | None = None) -> pd.DataFrame:
+    """Per service from spans in the window: requests (server/root spans), error rate, p50/p95 ms."""
+    where, params = filters.where("start_ts", dims=False)
+    return _wh(warehouse).query(
+        f"""SELECT service, count(*) AS requests,
+                   avg(CASE WHEN status_code = 'error' THEN 1.0 ELSE 0.0 END) AS error_rate,
+                   quantile_cont(duration_ms, 0.5) AS p50_ms, quantile_cont(duration_ms, 0.95) AS p95_ms
+            FROM spans WHERE {where} AND (kind = 'server' OR parent_span_id IS NULL)
+            GROUP BY service ORDER BY requests DESC""",
+        params,
+    )
+
+
+def load_budgets(path: str | Path | None = None) -> dict[str, float]:
+    """Monthly budgets per tenant (``budgets: {tenant: usd}``)."""
+    p = Path(path) if path else DEFAULT_BUDGETS
+    if not p.exists():
+        return {}
+    doc = yaml.safe_load(p.read_text()) or {}
+    raw = doc.get("budgets", {}) if isinstance(doc, dict) else {}
+    out: dict[str, float] = {}
+    for tenant, value in raw.items():
+        amount = value.get("monthly_usd") if isinstance(value, dict) else value
+        if amount is not None:
+            out[str(tenant)] = float(amount)
+    return out
+
+
+def spend_vs_budget(
+    filters: Filters,
+    budgets: dict[str, float] | None = None,
+    warehouse: Warehouse | str | None = None,
+) -> pd.DataFrame:
+    """Month-to-date spend per tenant for the month containing ``filters.end`` against budget."""
+    end = filters.end
+    month_start = datetime(end.year, end.month, 1)
+    sel = Filters(month_start, end, filters.tenants, filters.providers, filters.models)
+    spend = spend_by(sel, "tenant", warehouse)[["tenant", "spend_usd"]]
+    b = budgets if budgets is not None else load_budgets()
+    spend["budget_usd"] = spend["tenant"].map(b)
+    spend["used"] = spend["spend_usd"] / spend["budget_usd"]
+    return spend
+
+
+def latest_results(
+    table: str, warehouse: Warehouse | str | None = None, limit_ids: int = 50
+) -> pd.DataFrame:
+    """The newest precomputed forecasts or anomalies written by scheduled reports."""
+    if table not in {"forecasts", "anomalies"}:
+        raise LuminaError(f"no precomputed results table {table!r}")
+    wh = _wh(warehouse)
+    if table == "forecasts":
+        return wh.query(
+            "SELECT * FROM forecasts WHERE cutoff = (SELECT max(cutoff) FROM forecasts) ORDER BY unique_id, ds"
+        )
+    return wh.query(
+        "SELECT * FROM anomalies WHERE created_at = (SELECT max(created_at) FROM anomalies) ORDER BY unique_id, ds"
+    )
+
+
+def kpi_html(values: dict[str, float], labels: dict[str, str] | None = None) -> str:
+    """KPI cards; each value carries ``data-kpi``/``data-value`` so tests can read it."""
+    labels = labels or {}
+    cards = []
+    for key, value in values.items():
+        shown = _fmt(key, value)
+        cards.append(
+            f"<div class='lumina-kpi' data-kpi='{html.escape(key)}' data-value='{value!r}' "
+            "style='display:inline-block;min-width:150px;margin:4px 12px 4px 0;padding:8px 12px;"
+            "border:1px solid #e4e7eb;border-radius:6px;background:#fff'>"
+            f"<div style='font-size:12px;color:#52606d'>{html.escape(labels.get(key, key))}</div>"
+            f"<div style='font-size:22px;font-weight:600'>{html.escape(shown)}</div></div>"
+        )
+    return "<div class='lumina-kpis'>" + "".join(cards) + "</div>"
+
+
+def _fmt(key: str, value: float) -> str:
+    if pd.isna(value):
+        return "—"
+    if "rate" in key or key == "used":
+        return f"{value:.2%}"
+    if key.endswith("usd"):
+        return f"${value:,.2f}"
+    if key.endswith("ms"):
+        return f"{value:,.0f} ms"
+    return f"{value:,.0f}"
+
+
+def message_html(text: str, kind: str = "info") -> str:
+    """A friendly message box (empty selections, missing precomputed results, errors)."""
+    color = {"info": "#1c7ed6", "warn": "#f08c00", "error": "#e03131"}.get(kind, "#1c7ed6")
+    return (
+        f"<div class='lumina-message lumina-{kind}' style='border-left:4px solid {color};"
+        f"padding:8px 12px;background:#f8f9fa;margin:8px 0'>{html.escape(text)}</div>"
+    )
+
+
+Pane = Callable[[Filters], Sequence[Any]]
+
+
+@dataclass
+class Dashboard:
+    """A filter bar wired to KPI cards and panes, re-rendered on every change.
+
+    ``panes`` maps a title to a function ``Filters -> list of displayable objects``; a pane
+    that raises :class:`EmptySelection` shows a message, any other error shows a generic
+    message (details go to the server log, never to the viewer).
+    """
+
+    title: str
+    panes: dict[str, Pane]
+    kpi_fn: Callable[[Filters], dict[str, float]] | None = None
+    kpi_labels: dict[str, str] = field(default_factory=dict)
+    warehouse: Warehouse | str | None = None
+    show_dims: tuple[str, ...] = ("tenant", "provider", "model")
+    default_days: int = 7
+    last_render_s: float = 0.0
+
+    def build(self) -> Any:
+        """Create the widgets and render once; returns the top-level widget to display."""
+        import ipywidgets as w
+
+        self._w = w
+        try:
+            opts = filter_options(self.warehouse)
+        except LuminaError as exc:
+            return w.HTML(message_html(str(exc), "warn"))
+        if not opts["rows"]:
+            return w.HTML(
+                message_html(
+                    "The warehouse has no LLM calls yet: run `lumina-analytics demo` or ingest telemetry.",
+                    "warn",
+                )
+            )
+        lo = pd.Timestamp(opts["start"]).normalize()
+        hi = pd.Timestamp(opts["end"]).normalize() + pd.Timedelta(days=1)
+        days = list(pd.date_range(lo, hi, freq="D"))
+        labels = [(d.strftime("%Y-%m-%d"), d) for d in days]
+        start_idx = max(0, len(days) - 1 - self.default_days)
+        self.date_range = w.SelectionRangeSlider(
+            options=labels,
+            index=(start_idx, len(days) - 1),
+            description="Dates",
+            layout=w.Layout(width="520px"),
+            continuous_update=False,
+        )
+        self.dims: dict[str, Any] = {}
+        for dim in self.show_dims:
+            self.dims[dim] = w.Dropdown(
+                options=[ALL, *opts[dim + "s"]],
+                value=ALL,
+                description=dim.title(),
+                layout=w.Layout(width="260px"),
+            )
+        self.kpi_box = w.HTML()
+        self.outputs = {name: w.Output() for name in self.panes}
+        self.status = w.HTML()
+        for control in (self.date_range, *self.dims.values()):
+            control.observe(lambda _change: self.render(), names="value")
+        sections = []
+        for name, out in self.outputs.items():
+            sections.append(w.HTML(f"<h3 style='margin:16px 0 4px'>{html.escape(name)}</h3>"))
+            sections.append(out)
+        bar = w.HBox([self.date_range, *self.dims.values()], layout=w.Layout(flex_flow="row wrap"))
+        self.render()
+        return w.VBox([bar, self.kpi_box, *sections, self.status])
+
+    def filters(self) -> Filters:
+        """The current selection as :class:`Filters`."""
+        lo, hi = self.date_range.value
+        pick = {d: (() if wd.value == ALL else (wd.value,)) for d, wd in self.dims.items()}
+        return Filters(
+            start=pd.Timestamp(lo).to_pydatetime(),
+            end=(pd.Timestamp(hi) + timedelta(days=1)).to_pydatetime(),
+            tenants=pick.get("tenant", ()),
+            providers=pick.get("provider", ()),
+            models=pick.get("model", ()),
+        )
+
+    def render(self) -> None:
+        """Re-run every pane for the current filters."""
+        from IPython.display import HTML, display
+
+        t0 = time.perf_counter()
+        f = self.filters()
+        if self.kpi_fn is not None:
+            try:
+                values = self.kpi_fn(f)
+                empty = values.get("requests", 1) == 0
+                self.kpi_box.value = (
+                    message_html(
+                        "No data for this selection: widen the dates or choose (all).", "info"
+                    )
+                    if empty
+                    else kpi_html(values, self.kpi_labels)
+                )
+            except Exception:
+                log.exception("KPI computation failed")
+                self.kpi_box.value = message_html("KPIs are unavailable right now.", "error")
+        for name, pane in self.panes.items():
+            out = self.outputs[name]
+            out.clear_output(wait=True)
+            with out:
+                try:
+                    for item in pane(f):
+                        display(item)
+                except EmptySelection as exc:
+                    display(HTML(message_html(str(exc) or "No data for this selection.", "info")))
+                except LuminaError as exc:
+                    display(HTML(message_html(str(exc), "warn")))
+                except Exception:
+                    print(f"dashboard pane {name!r} failed", file=sys.stderr)
+                    log.exception("pane %s failed", name)
+                    display(HTML(message_html(f"{name} is unavailable right now.", "error")))
+        self.last_render_s = time.perf_counter() - t0
+        self.status.value = (
+            f"<div class='lumina-status' data-render-s='{self.last_render_s:.3f}' style='color:#868e96;font-size:11px'>"
+            f"updated in {self.last_render_s:.2f}s</div>"
+        )
+
+
+def require_rows(frame: pd.DataFrame, what: str = "this selection") -> pd.DataFrame:
+    """Raise :class:`EmptySelection` when ``frame`` is empty."""
+    if frame.empty:
+        raise EmptySelection(f"No data for {what}: widen the dates or choose (all).")
+    return frame
