@@ -250,6 +250,7 @@ class Dashboard:
     show_dims: tuple[str, ...] = ("tenant", "provider", "model")
     default_days: int = 7
     last_render_s: float = 0.0
+    renders: int = 0
 
     def build(self) -> Any:
         """Create the widgets and render once; returns the top-level widget to display."""
@@ -270,7 +271,7 @@ class Dashboard:
         lo = pd.Timestamp(opts["start"]).normalize()
         hi = pd.Timestamp(opts["end"]).normalize() + pd.Timedelta(days=1)
         days = list(pd.date_range(lo, hi, freq="D"))
-        labels = [(d.strftime("%Y-%m-%d"), d) for d in days]
+        labels = [(d.strftime("%b %d"), d) for d in days]
         start_idx = max(0, len(days) - 1 - self.default_days)
         self.date_range = w.SelectionRangeSlider(
             options=labels,
@@ -330,7 +331,7 @@ class Dashboard:
                     else kpi_html(values, self.kpi_labels)
                 )
             except Exception:
-                log.exception("KPI computation failed")
+                _server_log("KPI computation failed")
                 self.kpi_box.value = message_html("KPIs are unavailable right now.", "error")
         for name, pane in self.panes.items():
             out = self.outputs[name]
@@ -344,14 +345,28 @@ class Dashboard:
                 except LuminaError as exc:
                     display(HTML(message_html(str(exc), "warn")))
                 except Exception:
-                    print(f"dashboard pane {name!r} failed", file=sys.stderr)
-                    log.exception("pane %s failed", name)
+                    _server_log(f"dashboard pane {name!r} failed")
                     display(HTML(message_html(f"{name} is unavailable right now.", "error")))
         self.last_render_s = time.perf_counter() - t0
+        self.renders += 1
         self.status.value = (
-            f"<div class='lumina-status' data-render-s='{self.last_render_s:.3f}' style='color:#868e96;font-size:11px'>"
+            f"<div class='lumina-status' data-render-id='{self.renders}' "
+            f"data-render-s='{self.last_render_s:.3f}' data-start='{f.start.isoformat()}' "
+            f"data-end='{f.end.isoformat()}' style='color:#868e96;font-size:11px'>"
+            f"{html.escape(f.start.strftime('%Y-%m-%d'))} to "
+            f"{html.escape((f.end - timedelta(days=1)).strftime('%Y-%m-%d'))} · "
             f"updated in {self.last_render_s:.2f}s</div>"
         )
+
+
+def _server_log(what: str) -> None:
+    """Write the traceback to the server's stderr, never into the viewer's page."""
+    import traceback
+
+    stream = sys.__stderr__
+    if stream is not None:
+        stream.write(f"{what}\n{traceback.format_exc()}\n")
+        stream.flush()
 
 
 def require_rows(frame: pd.DataFrame, what: str = "this selection") -> pd.DataFrame:
@@ -359,3 +374,237 @@ def require_rows(frame: pd.DataFrame, what: str = "this selection") -> pd.DataFr
     if frame.empty:
         raise EmptySelection(f"No data for {what}: widen the dates or choose (all).")
     return frame
+
+
+# -- the four dashboards ------------------------------------------------------------------
+
+KPI_LABELS = {
+    "requests": "LLM requests",
+    "error_rate": "Error rate",
+    "latency_p95_ms": "p95 latency",
+    "spend_usd": "Spend",
+    "active_users": "Active users",
+}
+
+#: Availability objective per service used for the SLO status on the overview.
+DEFAULT_SLO_TARGET = 0.995
+
+
+def slo_status(health: pd.DataFrame, target: float = DEFAULT_SLO_TARGET) -> pd.DataFrame:
+    """Per service: availability against the target and the share of the error budget used."""
+    out = health[["service", "requests", "error_rate"]].copy()
+    out["availability"] = 1.0 - out["error_rate"]
+    out["objective"] = target
+    out["error_budget_used"] = out["error_rate"] / (1.0 - target)
+    out["status"] = pd.cut(
+        out["error_budget_used"],
+        [-1, 0.5, 1.0, float("inf")],
+        labels=["healthy", "at risk", "breached"],
+    ).astype(str)
+    return out.sort_values("error_budget_used", ascending=False).reset_index(drop=True)
+
+
+def open_alerts(warehouse: Warehouse | str | None = None) -> pd.DataFrame:
+    """Firing alerts from the alert history (empty when alerting has not run)."""
+    wh = _wh(warehouse)
+    tables = set(wh.query("SELECT table_name FROM information_schema.tables")["table_name"])
+    candidates = [t for t in ("alert_state", "alerts", "alert_history") if t in tables]
+    if not candidates:
+        raise EmptySelection(
+            "Alerting has not run yet: `lumina-analytics alerts evaluate` fills this."
+        )
+    table = candidates[0]
+    cols = set(wh.query(f"SELECT * FROM {table} LIMIT 0").columns)
+    if "state" not in cols:
+        raise EmptySelection("No alert state is recorded yet.")
+    df = wh.query(f"SELECT * FROM {table} WHERE state = 'firing'")
+    return require_rows(df, "open alerts (none are firing)")
+
+
+def _chart_or_empty(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    return require_rows(frame, what)
+
+
+def overview(warehouse: Warehouse | str | None = None) -> Dashboard:
+    """Service health, SLO status, open alerts, spend against budget, top insights."""
+    from lumina_analytics import charts
+
+    def health(f: Filters) -> list[Any]:
+        h = _chart_or_empty(service_health(f, warehouse), "service health in these dates")
+        chart = charts.bar(h, "service", "p95_ms", title="p95 duration by service (ms)")
+        return [h.round(4), chart]
+
+    def slo(f: Filters) -> list[Any]:
+        h = _chart_or_empty(service_health(f, warehouse), "service health in these dates")
+        return [slo_status(h).round(4)]
+
+    def budget(f: Filters) -> list[Any]:
+        b = _chart_or_empty(spend_vs_budget(f, warehouse=warehouse), "spend this month")
+        return [b.round(2), charts.bar(b, "tenant", "spend_usd", title="Month-to-date spend (USD)")]
+
+    def alerts(f: Filters) -> list[Any]:
+        return [open_alerts(warehouse)]
+
+    def insights(f: Filters) -> list[Any]:
+        return top_insights(f, warehouse)
+
+    return Dashboard(
+        title="Overview",
+        panes={
+            "Top insights": insights,
+            "Service health": health,
+            "SLO status": slo,
+            "Open alerts": alerts,
+            "Spend against budget": budget,
+        },
+        kpi_fn=lambda f: kpis(f, warehouse),
+        kpi_labels=KPI_LABELS,
+        warehouse=warehouse,
+        show_dims=("tenant",),
+    )
+
+
+def top_insights(f: Filters, warehouse: Warehouse | str | None = None, top: int = 5) -> list[Any]:
+    """The ranked insights for the selection, as sentences (from :mod:`lumina_analytics.insights`)."""
+    try:
+        from lumina_analytics import insights as ins
+    except ImportError:
+        raise EmptySelection("Insights are not available in this installation.") from None
+    found = ins.generate(start=f.start, end=f.end, warehouse=warehouse, top=top)
+    if not found:
+        raise EmptySelection("No notable changes in this period.")
+    items = "".join(f"<li>{html.escape(i.sentence)}</li>" for i in found)
+    from IPython.display import HTML
+
+    return [HTML(f"<ol class='lumina-insights'>{items}</ol>")]
+
+
+def cost(warehouse: Warehouse | str | None = None) -> Dashboard:
+    """Spend over time and by tenant, agent and model, with unit economics."""
+    from lumina_analytics import charts
+
+    def trend(f: Filters) -> list[Any]:
+        df = _chart_or_empty(
+            calls_over_time(f, "provider", "1 day", warehouse), "spend in these dates"
+        )
+        import altair as alt
+
+        chart = (
+            alt.Chart(df, title="Daily spend by provider (USD)")
+            .mark_area()
+            .encode(
+                x=alt.X("ds:T", title=None),
+                y=alt.Y("spend_usd:Q", stack=True, title="USD"),
+                color=alt.Color("unique_id:N", title="provider"),
+                tooltip=["ds:T", "unique_id:N", alt.Tooltip("spend_usd:Q", format=",.2f")],
+            )
+        )
+        return [chart]
+
+    def by_dim(dim: str) -> Pane:
+        def pane(f: Filters) -> list[Any]:
+            df = _chart_or_empty(spend_by(f, dim, warehouse), f"spend by {dim}")
+            return [
+                charts.bar(df.head(12), dim, "spend_usd", title=f"Spend by {dim} (USD)"),
+                df.head(12).round(4),
+            ]
+
+        return pane
+
+    return Dashboard(
+        title="Cost",
+        panes={
+            "Spend trend": trend,
+            "By tenant": by_dim("tenant"),
+            "By agent": by_dim("agent"),
+            "By model": by_dim("model"),
+        },
+        kpi_fn=lambda f: kpis(f, warehouse),
+        kpi_labels=KPI_LABELS,
+        warehouse=warehouse,
+    )
+
+
+def provider_table(f: Filters, warehouse: Warehouse | str | None = None) -> pd.DataFrame:
+    """Latency percentiles, TTFT, error rates by type and cost per 1k tokens per provider/model."""
+    where, params = f.where()
+    return _wh(warehouse).query(
+        f"""SELECT provider, model, count(*) AS requests,
+                   quantile_cont(latency_ms, 0.5) AS p50_ms, quantile_cont(latency_ms, 0.95) AS p95_ms,
+                   quantile_cont(latency_ms, 0.99) AS p99_ms, quantile_cont(ttft_ms, 0.5) AS ttft_p50_ms,
+                   avg(CASE WHEN status = 'error' THEN 1.0 ELSE 0.0 END) AS error_rate,
+                   avg(CASE WHEN error_type = 'rate_limit' THEN 1.0 ELSE 0.0 END) AS rate_limit_rate,
+                   1000 * sum(cost_usd) / nullif(sum(input_tokens + output_tokens), 0) AS usd_per_1k_tokens
+            FROM llm_calls WHERE {where} GROUP BY ALL ORDER BY requests DESC""",
+        params,
+    )
+
+
+def providers(warehouse: Warehouse | str | None = None) -> Dashboard:
+    """Provider and model comparison: latency, errors and price."""
+    from lumina_analytics import charts
+
+    def table(f: Filters) -> list[Any]:
+        return [_chart_or_empty(provider_table(f, warehouse), "provider calls").round(4)]
+
+    def latency(f: Filters) -> list[Any]:
+        df = _chart_or_empty(calls_over_time(f, "provider", "1 hour", warehouse), "provider calls")
+        return [
+            charts.line(df, y="latency_p95_ms", title="p95 latency by provider (ms)", y_title="ms")
+        ]
+
+    def errors(f: Filters) -> list[Any]:
+        df = _chart_or_empty(calls_over_time(f, "provider", "1 hour", warehouse), "provider calls")
+        df["error_rate"] = df["errors"] / df["requests"]
+        return [charts.line(df, y="error_rate", title="Error rate by provider", y_title="share")]
+
+    return Dashboard(
+        title="Providers",
+        panes={"Comparison": table, "Latency": latency, "Errors": errors},
+        kpi_fn=lambda f: kpis(f, warehouse),
+        kpi_labels=KPI_LABELS,
+        warehouse=warehouse,
+    )
+
+
+def anomalies_forecasts(warehouse: Warehouse | str | None = None) -> Dashboard:
+    """Precomputed forecasts (with intervals) and anomaly markers from the scheduled reports."""
+    from lumina_analytics import charts
+
+    def forecasts(f: Filters) -> list[Any]:
+        fc = latest_results("forecasts", warehouse)
+        if fc.empty:
+            raise EmptySelection("No forecasts yet: the scheduled forecasting report writes them.")
+        metric = str(fc["metric"].dropna().iloc[0]) if fc["metric"].notna().any() else "forecast"
+        chart = charts.band(fc, color="unique_id") + charts.line(
+            fc, y="yhat", title=f"Forecast: {metric}"
+        )
+        return [chart]
+
+    def anomalies(f: Filters) -> list[Any]:
+        an = latest_results("anomalies", warehouse)
+        if an.empty:
+            raise EmptySelection("No anomaly scores yet: the scheduled anomaly report writes them.")
+        an = an[(an["ds"] >= f.start) & (an["ds"] < f.end)]
+        an = require_rows(an, "anomaly scores in these dates")
+        import altair as alt
+
+        base = charts.line(
+            an, y="score", title="Anomaly score (1 = most anomalous)", y_title="score"
+        )
+        marks = (
+            alt.Chart(an[an["is_anomaly"]])
+            .mark_point(color="#e03131", filled=True, size=60)
+            .encode(x="ds:T", y="score:Q", tooltip=["unique_id", "ds:T", "score"])
+        )
+        flagged = an[an["is_anomaly"]].sort_values("score", ascending=False).head(20)
+        return [base + marks, flagged]
+
+    return Dashboard(
+        title="Anomalies and forecasts",
+        panes={"Forecasts": forecasts, "Anomalies": anomalies},
+        kpi_fn=lambda f: kpis(f, warehouse),
+        kpi_labels=KPI_LABELS,
+        warehouse=warehouse,
+        show_dims=("tenant",),
+    )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,18 +38,58 @@ def dashboards_dir() -> Path:
     return get_settings().root / "dashboards"
 
 
+_CDN_LINK = re.compile(r"^.*<link[^>]+href=\"https?://[^>]*>.*$\n?", re.M)
+
+
+def prepare_template(dest: Path) -> Path:
+    """Write the ``lumina`` Voila template: Voila's lab template without CDN stylesheets.
+
+    Voila's lab template links Font Awesome from a CDN, which fails (and leaves the machine)
+    offline. The template is derived from the installed Voila at serve time, so it always
+    matches the pinned version. Returns the root to put on ``JUPYTER_PATH``.
+    """
+    import voila
+
+    lab = (
+        Path(voila.__file__).resolve().parents[4]
+        / "share"
+        / "jupyter"
+        / "voila"
+        / "templates"
+        / "lab"
+    )
+    if not (lab / "index.html.j2").exists():  # installed elsewhere: search the jupyter paths
+        from jupyter_core.paths import jupyter_path
+
+        found = [Path(p) / "voila" / "templates" / "lab" for p in jupyter_path()]
+        lab = next((p for p in found if (p / "index.html.j2").exists()), lab)
+    if not (lab / "index.html.j2").exists():
+        raise LuminaError("cannot find Voila's lab template; reinstall voila (make venv)")
+    out = dest / "voila" / "templates" / "lumina"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "conf.json").write_text(json.dumps({"base_template": "lab"}))
+    for folder in (lab.parent / "base", lab):  # lab files override base files of the same name
+        for page in folder.glob("*.htm*"):
+            text = _CDN_LINK.sub("", page.read_text())
+            text = text.replace("voila/templates/base/page.html", "lumina_base_page.html")
+            (out / page.name).write_text(text)
+    base_page = (lab.parent / "base" / "page.html").read_text()
+    (out / "lumina_base_page.html").write_text(_CDN_LINK.sub("", base_page))
+    return dest
+
+
 def voila_command(host: str, port: int) -> list[str]:
     """The Voila command line that serves every dashboard."""
     voila = shutil.which("voila", path=str(Path(sys.executable).parent)) or "voila"
     return [
         voila,
         str(dashboards_dir()),
+        "--template=lumina",
         "--no-browser",
         f"--port={port}",
         f"--Voila.ip={host}",
         "--show_tracebacks=False",
         "--theme=light",
-        "--VoilaConfiguration.file_allowlist=[]",
     ]
 
 
@@ -59,11 +101,19 @@ def _serve(args: argparse.Namespace) -> int:
         print(" ".join(cmd))
         return 0
     print(f"serving dashboards on http://{args.host}:{args.port}/  (Ctrl-C stops)", flush=True)
-    env = dict(os.environ)
+    env = voila_env()
     try:
         return subprocess.call(cmd, env=env)
     except KeyboardInterrupt:
         return 0
+
+
+def voila_env() -> dict[str, str]:
+    """Environment for Voila: the ``lumina`` template on ``JUPYTER_PATH``."""
+    root = prepare_template(get_settings().data_dir / ".voila")
+    env = dict(os.environ)
+    env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(root), env.get("JUPYTER_PATH", "")) if p)
+    return env
 
 
 def _list(args: argparse.Namespace) -> int:
