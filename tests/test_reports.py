@@ -146,8 +146,9 @@ def test_schedule_file_validation_crontab_and_jobs(nbdir: Path, tmp_path: Path) 
     )
     entries = load_schedule(good)
     assert [e.name for e in entries] == ["daily-alpha", "weekly-beta"]
-    lines = crontab_lines(entries)
-    assert "0 6 * * * lumina-analytics schedule run-once daily-alpha" in lines[1]
+    lines = crontab_lines(entries, "lumina-analytics")
+    assert "CRON_TZ=UTC" in lines
+    assert lines[2].startswith("0 6 * * * lumina-analytics schedule run-once daily-alpha >> /")
     sched = build_scheduler(entries, runner=lambda e: None)
     jobs = sched.get_jobs()
     assert len(jobs) == 2 and all(j.coalesce and j.max_instances == 1 for j in jobs)
@@ -172,3 +173,12 @@ def test_failed_scheduled_run_returns_false_not_raises(nbdir: Path, tmp_path: Pa
     )
     (entry,) = load_schedule(f)
     assert run_entry(entry, date(2026, 11, 5)) is False
+
+
+def test_parameters_wrapped_by_formatter_keep_their_help() -> None:
+    from lumina_analytics.reports.catalog import parse_parameters
+
+    src = 'warehouse: str | None = (\n    None  # DuckDB path\n)\nn: int = 3\n'
+    got = parse_parameters(src)
+    assert got["warehouse"].help == "DuckDB path" and got["warehouse"].optional
+    assert got["n"].help == "" and got["n"].default == 3

@@ -72,7 +72,7 @@ def register(sub: Any) -> None:
     cron = ssub.add_parser("crontab", help="print the equivalent crontab lines")
     cron.add_argument("--file")
     cron.add_argument(
-        "--command", default="lumina-analytics", help="command path to use in the lines"
+        "--command", help="command path in the lines (default: this installation's script)"
     )
     cron.set_defaults(func=_schedule_crontab)
     show = ssub.add_parser(

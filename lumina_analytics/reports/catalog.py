@@ -175,8 +175,8 @@ def parse_parameters(source: str, path: Path | str = "<cell>") -> dict[str, Para
             raise ReportError(
                 f"{path}: parameters cell line {node.lineno}: default of {name!r} must be a literal"
             ) from None
-        line = lines[node.lineno - 1]
-        helptext = line.split("#", 1)[1].strip() if "#" in line else ""
+        span = lines[node.lineno - 1 : (node.end_lineno or node.lineno)]
+        helptext = next((ln.split("#", 1)[1].strip() for ln in span if "#" in ln), "")
         params[name] = Param(name, type_name or _infer(default), default, helptext)
     return params
 
