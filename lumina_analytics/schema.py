@@ -213,6 +213,70 @@ ANOMALIES = Table(
     key=("unique_id", "ds", "detector"),
 )
 
+# -- alerting (schema version 2) -----------------------------------------------------------
+ALERT_STATE = Table(
+    "alert_state",
+    (
+        ("fingerprint", "VARCHAR NOT NULL"),  # sha256 of rule name + sorted labels (dedup key)
+        ("rule", "VARCHAR NOT NULL"),
+        ("labels", "JSON NOT NULL"),  # canonical JSON object, keys sorted
+        ("state", "VARCHAR NOT NULL"),  # pending|firing (resolved alerts leave this table)
+        ("severity", "VARCHAR"),
+        ("group_key", "VARCHAR"),  # route group_by label values, for notification grouping
+        ("active_since", "TIMESTAMP"),  # first evaluation at which the condition held
+        ("fired_at", "TIMESTAMP"),
+        ("last_eval_ts", "TIMESTAMP"),
+        ("last_value", "DOUBLE"),
+        ("threshold", "DOUBLE"),
+        ("last_notified_at", "TIMESTAMP"),
+        ("summary", "VARCHAR"),
+        ("runbook", "VARCHAR"),
+        ("root_cause", "JSON"),  # ranked dimension contributions, computed when it fires
+    ),
+    key=("fingerprint",),
+)
+
+ALERT_HISTORY = Table(
+    "alert_history",
+    (
+        ("fingerprint", "VARCHAR NOT NULL"),
+        ("rule", "VARCHAR NOT NULL"),
+        ("labels", "JSON NOT NULL"),
+        ("state", "VARCHAR NOT NULL"),  # pending|firing|resolved|cancelled (one row per transition)
+        ("severity", "VARCHAR"),
+        ("group_key", "VARCHAR"),
+        ("eval_ts", "TIMESTAMP NOT NULL"),  # data time of the evaluation that made the transition
+        ("active_since", "TIMESTAMP"),
+        ("value", "DOUBLE"),
+        ("threshold", "DOUBLE"),
+        ("summary", "VARCHAR"),
+        ("runbook", "VARCHAR"),
+        ("root_cause", "JSON"),
+        ("recorded_at", "TIMESTAMP"),  # wall-clock time of the write
+    ),
+    key=("fingerprint", "eval_ts", "state"),
+)
+
+ALERT_OUTBOX = Table(
+    "alert_outbox",
+    (
+        ("idempotency_key", "VARCHAR NOT NULL"),  # same key on every retry of one notification
+        ("sink", "VARCHAR NOT NULL"),  # webhook|jsonl:<path> (never a URL: no secrets stored)
+        ("group_key", "VARCHAR"),
+        ("status", "VARCHAR"),  # firing|resolved
+        ("payload", "JSON NOT NULL"),
+        ("created_at", "TIMESTAMP"),
+        ("attempts", "INTEGER"),
+        ("last_attempt_at", "TIMESTAMP"),
+        ("last_error", "VARCHAR"),
+        ("delivered_at", "TIMESTAMP"),  # NULL while owed
+    ),
+    key=("idempotency_key", "sink"),
+)
+
+#: Tables added by schema version 2 (alerting).
+ALERT_TABLES: tuple[Table, ...] = (ALERT_STATE, ALERT_HISTORY, ALERT_OUTBOX)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -227,6 +291,7 @@ TABLES: dict[str, Table] = {
         QUARANTINE,
         FORECASTS,
         ANOMALIES,
+        *ALERT_TABLES,
     )
 }
 

@@ -31,13 +31,15 @@ from lumina_analytics.errors import (
     WarehouseLockedError,
     WarehouseMissingError,
 )
-from lumina_analytics.schema import TABLES
+from lumina_analytics.schema import ALERT_TABLES, TABLES
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Forward migrations: version -> statements. Never edit a released one; append.
 MIGRATIONS: dict[int, list[str]] = {
     1: [t.ddl() for t in TABLES.values()],
+    # 2: alerting: alert state, alert history and the notification outbox.
+    2: [t.ddl() for t in ALERT_TABLES],
 }
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
