@@ -11,14 +11,10 @@ import sys
 from datetime import date
 from typing import Any
 
-from lumina_analytics.reports import catalog, run_all, run_report
-from lumina_analytics.reports.catalog import ReportError
-from lumina_analytics.reports.schedule import (
-    build_scheduler,
-    crontab_lines,
-    load_schedule,
-    run_entry,
-)
+from lumina_analytics.errors import LuminaError as ReportError
+
+# The report machinery (nbformat, papermill, APScheduler) loads only when a command runs,
+# so `lumina-analytics --help` stays fast.
 
 
 def register(sub: Any) -> None:
@@ -83,6 +79,8 @@ def register(sub: Any) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from lumina_analytics.reports import catalog
+
     specs = catalog()
     if args.json:
         print(json.dumps([s.to_dict() for s in specs.values()], indent=2, default=str))
@@ -96,6 +94,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from lumina_analytics.reports import catalog, run_all, run_report
+
     if bool(args.name) == bool(args.all):
         raise ReportError("give a report NAME or --all (see `lumina-analytics report list`)")
     if args.all:
@@ -127,6 +127,8 @@ def _index_path() -> str:
 def _schedule_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from lumina_analytics.reports.schedule import build_scheduler, load_schedule
+
     entries = load_schedule(Path(args.file) if args.file else None)
     if not entries:
         print("the schedule is empty; add entries to reports.yaml")
@@ -144,6 +146,8 @@ def _schedule_run(args: argparse.Namespace) -> int:
 def _schedule_once(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from lumina_analytics.reports.schedule import load_schedule, run_entry
+
     entries = {e.name: e for e in load_schedule(Path(args.file) if args.file else None)}
     if args.entry not in entries:
         raise ReportError(f"no schedule entry {args.entry!r}; known: {', '.join(sorted(entries))}")
@@ -155,6 +159,8 @@ def _schedule_once(args: argparse.Namespace) -> int:
 def _schedule_crontab(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from lumina_analytics.reports.schedule import crontab_lines, load_schedule
+
     print(
         "\n".join(
             crontab_lines(load_schedule(Path(args.file) if args.file else None), args.command)
@@ -165,6 +171,8 @@ def _schedule_crontab(args: argparse.Namespace) -> int:
 
 def _schedule_list(args: argparse.Namespace) -> int:
     from pathlib import Path
+
+    from lumina_analytics.reports.schedule import load_schedule
 
     today = date.today()
     for e in load_schedule(Path(args.file) if args.file else None):

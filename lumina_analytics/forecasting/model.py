@@ -1,0 +1,680 @@
+"""One Prophet model per series, combined with seasonal-naive baselines chosen by backtest.
+
+For each series the forecaster:
+
+1. transforms ``y`` (``log1p`` for non-negative counts and rates by default, or ``sqrt``);
+2. runs a rolling-origin backtest *inside the training data* (``n_folds`` windows of the
+   forecast horizon, one day apart) for every member -- Prophet with trend on the
+   transformed scale, a flat-trend Prophet on the raw scale, seasonal naive one day and
+   one week -- and every average of members, and keeps the one with the lowest MASE;
+3. refits the chosen members on the whole history;
+4. sets prediction intervals from the backtest errors of the chosen combination
+   (split-conformal quantiles in the transformed space), so the interval width is earned
+   on held-out data rather than assumed.
+
+Prophet models are stored with ``prophet.serialize.model_to_json`` (never pickled), which is
+also how they travel between worker processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from lumina_analytics.errors import SchemaError
+from lumina_analytics.forecasting.metrics import mae, mase_scale, season_steps, seasonal_naive
+from lumina_analytics.schema import validate_long
+
+logging.getLogger("prophet.plot").disabled = True
+logging.getLogger("cmdstanpy").disabled = True
+logging.getLogger("prophet").setLevel(logging.WARNING)
+
+from prophet import Prophet  # noqa: E402
+from prophet.serialize import model_from_json, model_to_json  # noqa: E402
+
+
+@contextlib.contextmanager
+def quiet_prophet() -> Iterator[None]:
+    """Silence cmdstanpy and the pandas deprecation warnings Prophet 1.5 triggers on pandas 3."""
+    logging.getLogger("cmdstanpy").disabled = True
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
+        warnings.filterwarnings("ignore", module="prophet.*")
+        yield
+
+
+__all__ = ["MEMBERS", "ProphetForecaster", "events_to_holidays", "forecast_frame_columns"]
+
+MEMBERS: tuple[str, ...] = ("prophet", "prophet_flat", "snaive_day", "snaive_week")
+_PROPHETS = ("prophet", "prophet_flat")
+forecast_frame_columns: tuple[str, ...] = (
+    "unique_id",
+    "ds",
+    "yhat",
+    "yhat_lower",
+    "yhat_upper",
+    "model",
+)
+
+
+# -- transforms -------------------------------------------------------------------------
+def _fwd(y: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "log1p":
+        return np.log1p(np.maximum(y, 0.0))
+    if kind == "sqrt":
+        return np.sqrt(np.maximum(y, 0.0))
+    return y
+
+
+def _inv(z: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "log1p":
+        return np.expm1(z)
+    if kind == "sqrt":
+        return np.square(np.maximum(z, 0.0))
+    return z
+
+
+# -- per-series work (module level so worker processes can run it) ---------------------
+@dataclass
+class _Config:
+    freq: pd.Timedelta
+    horizon: int
+    level: float
+    transform: str
+    members: tuple[str, ...]
+    growth: str
+    cap: float | None
+    changepoint_prior_scale: float
+    seasonality_mode: str
+    daily_order: int
+    weekly_order: int
+    regressors: tuple[str, ...]
+    holidays: pd.DataFrame | None
+    n_folds: int
+    min_points: int
+    select: bool
+    interval: str
+
+
+@dataclass
+class _SeriesFit:
+    unique_id: str
+    transform: str
+    combo: tuple[str, ...]
+    prophet_json: dict[str, str]
+    last_ds: pd.Timestamp
+    tail: np.ndarray  # last week (or all) of y, for the naive members
+    q_lo: float
+    q_hi: float
+    nonneg: bool
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def _prophet(cfg: _Config, span: pd.Timedelta, uncertainty: bool) -> Prophet:
+    m = Prophet(
+        growth=cfg.growth,  # type: ignore[arg-type]
+        changepoint_prior_scale=cfg.changepoint_prior_scale,
+        seasonality_mode=cfg.seasonality_mode,  # type: ignore[arg-type]
+        daily_seasonality=False,
+        weekly_seasonality=False,
+        yearly_seasonality=False,
+        holidays=cfg.holidays,
+        interval_width=cfg.level / 100.0,
+        uncertainty_samples=1000 if uncertainty else 0,
+    )
+    if cfg.freq < pd.Timedelta("1D") and span >= pd.Timedelta("2D"):
+        m.add_seasonality("daily", period=1, fourier_order=cfg.daily_order)
+    if span >= pd.Timedelta("8D") and cfg.freq < pd.Timedelta("7D"):
+        m.add_seasonality("weekly", period=7, fourier_order=cfg.weekly_order)
+    if span >= pd.Timedelta("730D"):
+        m.add_seasonality("yearly", period=365.25, fourier_order=10)
+    for r in cfg.regressors:
+        m.add_regressor(r)
+    return m
+
+
+def _prophet_frame(hist: pd.DataFrame, cfg: _Config, transform: str) -> pd.DataFrame:
+    out = pd.DataFrame({"ds": hist["ds"].to_numpy(), "y": _fwd(hist["y"].to_numpy(), transform)})
+    for r in cfg.regressors:
+        out[r] = hist[r].to_numpy()
+    if cfg.growth == "logistic":
+        out["cap"] = _cap(cfg, transform)
+        out["floor"] = 0.0
+    return out
+
+
+def _cap(cfg: _Config, transform: str) -> float:
+    if cfg.cap is None:
+        raise SchemaError("growth='logistic' needs cap=<capacity> (the saturation level of y)")
+    return float(_fwd(np.array([cfg.cap], float), transform)[0])
+
+
+def _future_frame(
+    model: Prophet, ds: pd.DatetimeIndex, cfg: _Config, transform: str, xf: pd.DataFrame | None
+) -> pd.DataFrame:
+    fut = pd.DataFrame({"ds": ds})
+    if cfg.regressors:
+        if xf is None:
+            raise SchemaError(
+                f"this forecaster uses regressors {list(cfg.regressors)}; pass their future "
+                "values in predict(X_future=...) with unique_id, ds and those columns"
+            )
+        fut = fut.merge(xf[["ds", *cfg.regressors]], on="ds", how="left")
+        if fut[list(cfg.regressors)].isna().any().any():
+            raise SchemaError("X_future lacks regressor values for some forecast timestamps")
+    if cfg.growth == "logistic":
+        fut["cap"] = _cap(cfg, transform)
+        fut["floor"] = 0.0
+    return fut
+
+
+def _member_forecast(
+    member: str,
+    hist: pd.DataFrame,
+    ds: pd.DatetimeIndex,
+    cfg: _Config,
+    transform: str,
+    xf: pd.DataFrame | None,
+) -> np.ndarray:
+    """Point forecast of one member over ``ds`` from history ``hist`` (original scale)."""
+    h = len(ds)
+    y = hist["y"].to_numpy(float)
+    if member == "snaive_day":
+        return seasonal_naive(y, h, season_steps(cfg.freq, "1D"))
+    if member == "snaive_week":
+        return seasonal_naive(y, h, season_steps(cfg.freq, "7D"))
+    if member in _PROPHETS:
+        mcfg, mtf = _member_setup(member, cfg, transform)
+        train = _prophet_frame(hist, mcfg, mtf).dropna(subset=["y"])
+        m = _prophet(mcfg, hist["ds"].iloc[-1] - hist["ds"].iloc[0], uncertainty=False)
+        m.fit(train)
+        return _inv(m.predict(_future_frame(m, ds, mcfg, mtf, xf))["yhat"].to_numpy(), mtf)
+    raise SchemaError(f"unknown member {member!r}; choose from {list(MEMBERS)}")
+
+
+def _member_setup(member: str, cfg: _Config, transform: str) -> tuple[_Config, str]:
+    """``prophet_flat``: no trend, untransformed y (seasonality around the mean level)."""
+    if member == "prophet_flat":
+        return replace(cfg, growth="flat"), "none"
+    return cfg, transform
+
+
+def _combos(members: Sequence[str]) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    for k in range(1, len(members) + 1):
+        out.extend(itertools.combinations(members, k))
+    return out
+
+
+def _available(members: Sequence[str], n_hist: int, cfg: _Config) -> list[str]:
+    week = season_steps(cfg.freq, "7D")
+    day = season_steps(cfg.freq, "1D")
+    out = []
+    for m in members:
+        if m == "snaive_week" and (n_hist < week or week == day):
+            continue
+        if m == "snaive_day" and (n_hist < day or day == 1):
+            continue
+        out.append(m)
+    return out or ["prophet"]
+
+
+def _fit_one(uid: str, hist: pd.DataFrame, cfg: _Config) -> _SeriesFit | tuple[str, str]:
+    """Select, refit and calibrate one series; a ``(uid, reason)`` tuple means skipped."""
+    hist = hist.sort_values("ds").reset_index(drop=True)
+    y = hist["y"].to_numpy(float)
+    n_obs = int(np.sum(~np.isnan(y)))
+    if n_obs < cfg.min_points:
+        return (uid, f"only {n_obs} non-missing points; need at least {cfg.min_points}")
+    nonneg = bool(np.nanmin(y) >= 0)
+    transform = cfg.transform
+    if transform == "auto":
+        transform = "log1p" if nonneg else "none"
+    if transform in ("log1p", "sqrt") and not nonneg:
+        return (uid, f"transform {transform!r} needs non-negative y; use transform='none'")
+    h = cfg.horizon
+    day = season_steps(cfg.freq, "1D")
+    members = list(cfg.members)
+    # rolling-origin folds inside the training data
+    fold_h = min(h, max(1, len(hist) // 4))
+    # windows end at the last point and step back one day (or one horizon if shorter)
+    fold_step = min(fold_h, day) if day > 1 else fold_h
+    cutoffs = [len(hist) - fold_h - k * fold_step for k in range(cfg.n_folds)]
+    cutoffs = [c for c in cutoffs if c >= max(cfg.min_points, 2 * day)]
+    scale = mase_scale(y, day)
+    if not np.isfinite(scale) or scale == 0:
+        scale = float(np.nanmean(np.abs(np.diff(y)))) if len(y) > 1 else 1.0
+        scale = scale if np.isfinite(scale) and scale > 0 else 1.0
+    preds: dict[tuple[int, str], np.ndarray] = {}
+    actual: dict[int, np.ndarray] = {}
+    for c in cutoffs:
+        train, test = hist.iloc[:c], hist.iloc[c : c + fold_h]
+        avail = _available(members, len(train), cfg)
+        actual[c] = test["y"].to_numpy(float)
+        ds = pd.DatetimeIndex(test["ds"])
+        for m in avail:
+            preds[(c, m)] = _member_forecast(m, train, ds, cfg, transform, test)
+    final_avail = _available(members, len(hist), cfg)
+    scores: dict[str, float] = {}
+    best: tuple[str, ...] = ("prophet",) if "prophet" in final_avail else (final_avail[0],)
+    if cutoffs and cfg.select:
+        fold_avail = [m for m in final_avail if all((c, m) in preds for c in cutoffs)]
+        for combo in _combos(fold_avail):
+            errs = [
+                mae(actual[c], np.mean([preds[(c, m)] for m in combo], axis=0)) / scale
+                for c in cutoffs
+            ]
+            scores["+".join(combo)] = float(np.mean(errs))
+        if scores:
+            name = min(scores, key=lambda k: (scores[k], k.count("+")))
+            best = tuple(name.split("+"))
+    elif not cfg.select:
+        best = tuple(final_avail)
+    # interval: conformal quantiles of transformed errors of the chosen combo
+    alpha = (1.0 - cfg.level / 100.0) / 2.0
+    resid: list[np.ndarray] = []
+    for c in cutoffs:
+        if all((c, m) in preds for m in best):
+            p = np.mean([preds[(c, m)] for m in best], axis=0)
+            resid.append(
+                _fwd(actual[c], transform) - _fwd(np.maximum(p, 0) if nonneg else p, transform)
+            )
+    # final refit of Prophet on all data
+    pj: dict[str, str] = {}
+    in_sample: np.ndarray | None = None
+    for member in (m for m in best if m in _PROPHETS):
+        mcfg, mtf = _member_setup(member, cfg, transform)
+        train = _prophet_frame(hist, mcfg, mtf).dropna(subset=["y"])
+        model = _prophet(mcfg, hist["ds"].iloc[-1] - hist["ds"].iloc[0], uncertainty=False)
+        model.fit(train)
+        pj[member] = model_to_json(model)
+        if not resid and in_sample is None:
+            fitted = _inv(model.predict(train)["yhat"].to_numpy(), mtf)
+            in_sample = _fwd(hist["y"].to_numpy(float)[train.index.to_numpy()], transform) - _fwd(
+                np.maximum(fitted, 0) if nonneg else fitted, transform
+            )
+    errs_all = np.concatenate(resid) if resid else (in_sample if in_sample is not None else None)
+    if errs_all is None:  # naive only and no fold: in-sample seasonal differences
+        lag = season_steps(cfg.freq, "1D")
+        zy = _fwd(y, transform)
+        errs_all = zy[lag:] - zy[:-lag] if len(zy) > lag else np.diff(zy)
+    errs_all = errs_all[np.isfinite(errs_all)]
+    q_lo, q_hi = (
+        (float(np.quantile(errs_all, alpha)), float(np.quantile(errs_all, 1 - alpha)))
+        if errs_all.size
+        else (0.0, 0.0)
+    )
+    week = season_steps(cfg.freq, "7D")
+    return _SeriesFit(
+        unique_id=uid,
+        transform=transform,
+        combo=best,
+        prophet_json=pj,
+        last_ds=pd.Timestamp(hist["ds"].iloc[-1]),
+        tail=y[-max(week, day) :].copy(),
+        q_lo=min(q_lo, 0.0),
+        q_hi=max(q_hi, 0.0),
+        nonneg=nonneg,
+        scores=scores,
+    )
+
+
+def _predict_one(
+    fit: _SeriesFit, horizon: int, cfg: _Config, xf: pd.DataFrame | None
+) -> pd.DataFrame:
+    ds = pd.date_range(fit.last_ds + cfg.freq, periods=horizon, freq=cfg.freq)
+    parts = []
+    for m in fit.combo:
+        if m in _PROPHETS:
+            mcfg, mtf = _member_setup(m, cfg, fit.transform)
+            model = model_from_json(fit.prophet_json[m])
+            fut = _future_frame(model, ds, mcfg, mtf, xf)
+            parts.append(_inv(model.predict(fut)["yhat"].to_numpy(), mtf))
+        elif m == "snaive_day":
+            parts.append(seasonal_naive(fit.tail, horizon, season_steps(cfg.freq, "1D")))
+        else:
+            parts.append(seasonal_naive(fit.tail, horizon, season_steps(cfg.freq, "7D")))
+    yhat = np.mean(parts, axis=0)
+    if fit.nonneg:
+        yhat = np.maximum(yhat, 0.0)
+    z = _fwd(yhat, fit.transform)
+    lo = _inv(z + fit.q_lo, fit.transform)
+    hi = _inv(z + fit.q_hi, fit.transform)
+    if fit.nonneg:
+        lo = np.maximum(lo, 0.0)
+    return pd.DataFrame(
+        {
+            "unique_id": fit.unique_id,
+            "ds": ds,
+            "yhat": yhat,
+            "yhat_lower": np.minimum(lo, yhat),
+            "yhat_upper": np.maximum(hi, yhat),
+            "model": f"auto({'+'.join(fit.combo)})",
+        }
+    )
+
+
+def _fit_task(args: tuple[str, pd.DataFrame, _Config]) -> _SeriesFit | tuple[str, str]:
+    with quiet_prophet():
+        return _fit_one(*args)
+
+
+def _predict_task(
+    args: tuple[_SeriesFit, int, _Config, pd.DataFrame | None],
+) -> pd.DataFrame:
+    with quiet_prophet():
+        return _predict_one(*args)
+
+
+def _n_workers(n_jobs: int | None, n_tasks: int) -> int:
+    cpus = os.cpu_count() or 1
+    n = cpus if n_jobs is None or n_jobs < 0 else max(1, n_jobs)
+    return max(1, min(n, n_tasks))
+
+
+class ProphetForecaster(BaseEstimator):
+    """Many-series forecaster: Prophet + seasonal-naive members, chosen by inner backtest.
+
+    Parameters
+    ----------
+    freq: bucket width of the series (``"10min"``, ``"1h"``, ``"1D"``).
+    horizon: steps to forecast (also the length of each inner backtest window).
+    level: prediction interval level in percent.
+    transform: ``"auto"`` (``log1p`` when y >= 0), ``"log1p"``, ``"sqrt"`` or ``"none"``.
+    members: candidate members; every average of a subset is a candidate too.
+    select: choose the member combination by inner backtest (False: average all members).
+    growth: ``"linear"``, ``"flat"`` or ``"logistic"`` (then ``cap`` is required).
+    cap: saturation level of y (original scale) for logistic growth.
+    changepoint_prior_scale, seasonality_mode, daily_order, weekly_order: Prophet settings.
+    regressors: extra columns of the training frame used as Prophet regressors.
+    holidays: Prophet holidays frame (``holiday, ds[, lower_window, upper_window]``), e.g.
+        deployments and known launches (see :func:`events_to_holidays`).
+    n_folds: inner rolling-origin windows (one horizon long, one day apart) used for
+        selection and interval calibration.
+    min_points: series with fewer non-missing points are skipped (``skipped_``).
+    n_jobs: worker processes (1 = in-process; -1 = all cores).
+    """
+
+    def __init__(
+        self,
+        freq: str = "1h",
+        horizon: int = 24,
+        level: float = 80.0,
+        transform: str = "auto",
+        members: Sequence[str] = MEMBERS,
+        select: bool = True,
+        growth: str = "linear",
+        cap: float | None = None,
+        changepoint_prior_scale: float = 0.05,
+        seasonality_mode: str = "additive",
+        daily_order: int = 10,
+        weekly_order: int = 5,
+        regressors: Sequence[str] = (),
+        holidays: pd.DataFrame | None = None,
+        n_folds: int = 4,
+        min_points: int | None = None,
+        n_jobs: int | None = 1,
+    ) -> None:
+        self.freq = freq
+        self.horizon = horizon
+        self.level = level
+        self.transform = transform
+        self.members = members
+        self.select = select
+        self.growth = growth
+        self.cap = cap
+        self.changepoint_prior_scale = changepoint_prior_scale
+        self.seasonality_mode = seasonality_mode
+        self.daily_order = daily_order
+        self.weekly_order = weekly_order
+        self.regressors = regressors
+        self.holidays = holidays
+        self.n_folds = n_folds
+        self.min_points = min_points
+        self.n_jobs = n_jobs
+
+    # -- helpers -------------------------------------------------------------------------
+    def _config(self) -> _Config:
+        from lumina_analytics.series import freq_to_timedelta
+
+        td = freq_to_timedelta(self.freq)
+        if self.horizon < 1:
+            raise SchemaError("horizon must be at least 1 step")
+        if not 0 < self.level < 100:
+            raise SchemaError("level must be a percentage strictly between 0 and 100")
+        if self.transform not in ("auto", "log1p", "sqrt", "none"):
+            raise SchemaError("transform must be one of auto, log1p, sqrt, none")
+        bad = [m for m in self.members if m not in MEMBERS]
+        if bad or not self.members:
+            raise SchemaError(f"unknown member(s) {bad}; choose from {list(MEMBERS)}")
+        if self.growth == "logistic" and self.cap is None:
+            raise SchemaError("growth='logistic' needs cap=<capacity> (the saturation level of y)")
+        min_points = self.min_points
+        if min_points is None:
+            min_points = max(10, 2 * season_steps(td, "1D")) if td < pd.Timedelta("1D") else 14
+        return _Config(
+            freq=td,
+            horizon=int(self.horizon),
+            level=float(self.level),
+            transform=self.transform,
+            members=tuple(self.members),
+            growth=self.growth,
+            cap=self.cap,
+            changepoint_prior_scale=float(self.changepoint_prior_scale),
+            seasonality_mode=self.seasonality_mode,
+            daily_order=int(self.daily_order),
+            weekly_order=int(self.weekly_order),
+            regressors=tuple(self.regressors),
+            holidays=self.holidays,
+            n_folds=int(self.n_folds),
+            min_points=int(min_points),
+            select=bool(self.select),
+            interval="conformal",
+        )
+
+    def _validated(self, df: pd.DataFrame, cfg: _Config) -> pd.DataFrame:
+        extra = [r for r in cfg.regressors if r not in df.columns]
+        if extra:
+            raise SchemaError(f"regressor column(s) {extra} missing from the training frame")
+        base = validate_long(df[["unique_id", "ds", "y"]], "training frame")
+        if cfg.regressors:
+            regs = df[["unique_id", "ds", *cfg.regressors]].copy()
+            regs["unique_id"] = regs["unique_id"].astype(str)
+            regs["ds"] = pd.to_datetime(regs["ds"])
+            base = base.merge(regs, on=["unique_id", "ds"], how="left")
+        return _regularise(base, cfg.freq)
+
+    # -- public API ------------------------------------------------------------------------
+    def fit(self, df: pd.DataFrame) -> ProphetForecaster:
+        """Fit one model per ``unique_id`` of the long frame ``df`` (``unique_id, ds, y``)."""
+        cfg = self._config()
+        data = self._validated(df, cfg)
+        tasks = [(str(uid), g.reset_index(drop=True), cfg) for uid, g in data.groupby("unique_id")]
+        workers = _n_workers(self.n_jobs, len(tasks))
+        if workers > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                results = list(
+                    pool.map(_fit_task, tasks, chunksize=max(1, len(tasks) // (4 * workers)))
+                )
+        else:
+            results = [_fit_task(t) for t in tasks]
+        self.fits_: dict[str, _SeriesFit] = {}
+        skipped = []
+        for r in results:
+            if isinstance(r, tuple):
+                skipped.append({"unique_id": r[0], "reason": r[1]})
+            else:
+                self.fits_[r.unique_id] = r
+        self.skipped_ = pd.DataFrame(skipped, columns=["unique_id", "reason"])
+        self.selection_ = pd.DataFrame(
+            [
+                {
+                    "unique_id": f.unique_id,
+                    "model": "+".join(f.combo),
+                    "transform": f.transform,
+                    "backtest_mase": f.scores.get("+".join(f.combo), np.nan),
+                    **{f"mase[{k}]": v for k, v in f.scores.items() if "+" not in k},
+                }
+                for f in self.fits_.values()
+            ]
+        )
+        self.cutoff_ = data["ds"].max() if len(data) else pd.NaT
+        self.config_ = cfg
+        self.n_series_ = len(self.fits_)
+        return self
+
+    def predict(
+        self, horizon: int | None = None, X_future: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """Long forecast ``unique_id, ds, yhat, yhat_lower, yhat_upper, model``."""
+        if not hasattr(self, "fits_"):
+            raise SchemaError("call fit() before predict()")
+        cfg: _Config = self.config_
+        h = int(horizon or cfg.horizon)
+        xf_by: dict[str, pd.DataFrame] = {}
+        if X_future is not None:
+            xf = X_future.copy()
+            xf["unique_id"] = xf["unique_id"].astype(str)
+            xf["ds"] = pd.to_datetime(xf["ds"])
+            xf_by = {str(k): g for k, g in xf.groupby("unique_id")}
+        tasks = [(f, h, cfg, xf_by.get(uid)) for uid, f in self.fits_.items()]
+        workers = _n_workers(self.n_jobs, len(tasks))
+        if workers > 1 and sum(bool(f.prophet_json) for f in self.fits_.values()) > workers:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                parts = list(
+                    pool.map(_predict_task, tasks, chunksize=max(1, len(tasks) // (4 * workers)))
+                )
+        else:
+            parts = [_predict_task(t) for t in tasks]
+        if not parts:
+            return _empty_forecast()
+        out = pd.concat(parts, ignore_index=True)
+        out["ds"] = out["ds"].astype("datetime64[ns]")
+        return out[list(forecast_frame_columns)]
+
+    def fit_predict(self, df: pd.DataFrame, horizon: int | None = None) -> pd.DataFrame:
+        """``fit(df).predict(horizon)``."""
+        return self.fit(df).predict(horizon)
+
+    def to_json(self) -> str:
+        """All fitted series as JSON (Prophet parts via ``model_to_json``), no pickle."""
+        if not hasattr(self, "fits_"):
+            raise SchemaError("call fit() before to_json()")
+        payload: dict[str, Any] = {
+            "params": {k: v for k, v in self.get_params().items() if k != "holidays"},
+            "series": {
+                uid: {
+                    "transform": f.transform,
+                    "combo": list(f.combo),
+                    "prophet": f.prophet_json,
+                    "last_ds": f.last_ds.isoformat(),
+                    "tail": [None if np.isnan(v) else float(v) for v in f.tail],
+                    "q_lo": f.q_lo,
+                    "q_hi": f.q_hi,
+                    "nonneg": f.nonneg,
+                    "scores": f.scores,
+                }
+                for uid, f in self.fits_.items()
+            },
+        }
+        payload["params"]["members"] = list(payload["params"]["members"])
+        payload["params"]["regressors"] = list(payload["params"]["regressors"])
+        return json.dumps(payload)
+
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`to_json` to ``path``."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(self.to_json())
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path, holidays: pd.DataFrame | None = None) -> ProphetForecaster:
+        """Rebuild a fitted forecaster saved with :meth:`save`."""
+        payload = json.loads(Path(path).read_text())
+        est = cls(**payload["params"], holidays=holidays)
+        est.config_ = est._config()
+        est.fits_ = {
+            uid: _SeriesFit(
+                unique_id=uid,
+                transform=s["transform"],
+                combo=tuple(s["combo"]),
+                prophet_json=s["prophet"],
+                last_ds=pd.Timestamp(s["last_ds"]),
+                tail=np.array([np.nan if v is None else v for v in s["tail"]], float),
+                q_lo=float(s["q_lo"]),
+                q_hi=float(s["q_hi"]),
+                nonneg=bool(s["nonneg"]),
+                scores=dict(s["scores"]),
+            )
+            for uid, s in payload["series"].items()
+        }
+        est.skipped_ = pd.DataFrame(columns=["unique_id", "reason"])
+        est.n_series_ = len(est.fits_)
+        est.cutoff_ = max((f.last_ds for f in est.fits_.values()), default=pd.NaT)
+        return est
+
+
+def _empty_forecast() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "unique_id": pd.Series([], dtype=object),
+            "ds": pd.Series([], dtype="datetime64[ns]"),
+            "yhat": pd.Series([], dtype=float),
+            "yhat_lower": pd.Series([], dtype=float),
+            "yhat_upper": pd.Series([], dtype=float),
+            "model": pd.Series([], dtype=object),
+        }
+    )
+
+
+def _regularise(df: pd.DataFrame, freq: pd.Timedelta) -> pd.DataFrame:
+    """Put every series on a regular grid of ``freq`` (missing steps become NaN)."""
+    parts = []
+    for uid, g in df.groupby("unique_id", sort=True):
+        g = g.set_index("ds").sort_index()
+        grid = pd.date_range(g.index.min(), g.index.max(), freq=freq)
+        if len(grid) != len(g) or not g.index.equals(grid):
+            off = g.index.difference(grid)
+            if len(off):
+                raise SchemaError(
+                    f"series {uid!r}: timestamp {off[0]} is not on the {freq} grid starting at "
+                    f"{g.index.min()}; resample the series to freq={freq} first"
+                )
+            g = g.reindex(grid)
+            g["unique_id"] = uid
+        g.index.name = "ds"
+        parts.append(g.reset_index())
+    if not parts:
+        return df
+    return pd.concat(parts, ignore_index=True)
+
+
+def events_to_holidays(
+    ts: Sequence[Any] | pd.Series, name: str = "event", lower_window: int = 0, upper_window: int = 0
+) -> pd.DataFrame:
+    """A Prophet holidays frame from event timestamps (deployments, launches)."""
+    days = pd.to_datetime(pd.Series(list(ts))).dt.normalize().drop_duplicates()
+    return pd.DataFrame(
+        {
+            "holiday": name,
+            "ds": days.to_numpy(),
+            "lower_window": lower_window,
+            "upper_window": upper_window,
+        }
+    )
