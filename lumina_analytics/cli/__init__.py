@@ -13,9 +13,23 @@ import os
 import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from lumina_analytics import __version__
 from lumina_analytics.errors import LuminaError
+
+
+class LazyModule:
+    """A module imported on first attribute access, so ``--help`` never loads scipy or Prophet."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._module: Any = None
+
+    def __getattr__(self, attr: str) -> Any:
+        if self._module is None:
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attr)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,10 @@ from typing import Any
 
 import pandas as pd
 
-from lumina_analytics import costs, datasets
+from lumina_analytics.cli import LazyModule
+
+costs = LazyModule("lumina_analytics.costs")
+datasets = LazyModule("lumina_analytics.datasets")
 
 
 def _calls(args: argparse.Namespace) -> pd.DataFrame:

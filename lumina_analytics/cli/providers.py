@@ -7,7 +7,10 @@ from typing import Any
 
 import pandas as pd
 
-from lumina_analytics import datasets, providers
+from lumina_analytics.cli import LazyModule
+
+datasets = LazyModule("lumina_analytics.datasets")
+providers = LazyModule("lumina_analytics.providers")
 
 
 def _calls(args: argparse.Namespace) -> pd.DataFrame:
