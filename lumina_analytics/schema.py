@@ -274,6 +274,35 @@ ALERT_OUTBOX = Table(
     key=("idempotency_key", "sink"),
 )
 
+
+def _rollup_table(name: str) -> Table:
+    return Table(
+        name,
+        (
+            ("bucket", "TIMESTAMP NOT NULL"),  # start of the hour / day (UTC)
+            ("dimension", "VARCHAR NOT NULL"),  # all|provider|model|tenant|agent|region|service
+            ("value", "VARCHAR NOT NULL"),  # the dimension's value ('*' for all, '(none)' for NULL)
+            ("requests", "BIGINT"),
+            ("errors", "BIGINT"),
+            ("latency_sum_ms", "DOUBLE"),
+            ("latency_p50_ms", "DOUBLE"),
+            ("latency_p95_ms", "DOUBLE"),
+            ("latency_p99_ms", "DOUBLE"),
+            ("latency_max_ms", "DOUBLE"),
+            ("input_tokens", "BIGINT"),
+            ("output_tokens", "BIGINT"),
+            ("cost_usd", "DOUBLE"),
+            ("refreshed_at", "TIMESTAMP"),
+        ),
+        key=("bucket", "dimension", "value"),
+    )
+
+
+#: Rollups of ``llm_calls`` (schema version 3), kept far longer than the raw rows.
+LLM_ROLLUP_HOURLY = _rollup_table("llm_rollup_hourly")
+LLM_ROLLUP_DAILY = _rollup_table("llm_rollup_daily")
+ROLLUP_TABLES: tuple[Table, ...] = (LLM_ROLLUP_HOURLY, LLM_ROLLUP_DAILY)
+
 #: Tables added by schema version 2 (alerting).
 ALERT_TABLES: tuple[Table, ...] = (ALERT_STATE, ALERT_HISTORY, ALERT_OUTBOX)
 
@@ -292,6 +321,7 @@ TABLES: dict[str, Table] = {
         FORECASTS,
         ANOMALIES,
         *ALERT_TABLES,
+        *ROLLUP_TABLES,
     )
 }
 

@@ -31,17 +31,20 @@ from lumina_analytics.errors import (
     WarehouseLockedError,
     WarehouseMissingError,
 )
-from lumina_analytics.schema import ALERT_TABLES, TABLES
+from lumina_analytics.schema import ALERT_TABLES, ROLLUP_TABLES, TABLES
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Forward migrations: version -> statements. Never edit a released one; append.
 MIGRATIONS: dict[int, list[str]] = {
     1: [t.ddl() for t in TABLES.values()],
     # 2: alerting: alert state, alert history and the notification outbox.
     2: [t.ddl() for t in ALERT_TABLES],
+    # 3: operations: hourly and daily llm_calls rollups (kept longer than raw rows).
+    3: [t.ddl() for t in ROLLUP_TABLES],
 }
 
+_WRITE_FAILURES = ("No space left", "Read-only file system", "Permission denied", "Could not write")
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 
 
@@ -127,14 +130,30 @@ class Warehouse:
 
         ``wait_s`` is how long to wait for another writer before giving up.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._writer_lock(wait_s):
+        with contextlib.ExitStack() as stack:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                stack.enter_context(self._writer_lock(wait_s))
+            except OSError as exc:
+                raise self._unwritable(exc) from None
             con = self._open(read_only=False)
             try:
                 _migrate(con)
                 yield con
+            except duckdb.Error as exc:
+                if any(m in str(exc) for m in _WRITE_FAILURES):  # disk full, read-only fs
+                    raise self._unwritable(exc) from exc
+                raise
             finally:
                 con.close()
+
+    def _unwritable(self, exc: BaseException) -> WarehouseError:
+        detail = getattr(exc, "strerror", None) or str(exc)
+        return WarehouseError(
+            f"cannot write warehouse {self.path}: {detail}. Check that its folder exists, is "
+            "writable (not a read-only mount) and has free space, or point LUMINA_WAREHOUSE / "
+            "--warehouse elsewhere; nothing was changed"
+        )
 
     @contextlib.contextmanager
     def _writer_lock(self, wait_s: float) -> Iterator[None]:
@@ -162,6 +181,91 @@ class Warehouse:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+    @contextlib.contextmanager
+    def lock(self, wait_s: float = 0.0) -> Iterator[None]:
+        """Hold the writer lock without opening the file (restore swaps the file under it)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._writer_lock(wait_s):
+            yield
+
+    def export_parquet(self, directory: str | os.PathLike[str]) -> dict[str, int]:
+        """Write every base table to ``<directory>/<table>.parquet`` from ONE read-only snapshot.
+
+        Uses a read-only connection (dashboards keep reading; a writer waits until it is done)
+        and a single transaction, so all tables come from the same state. Returns row counts.
+        """
+        import pyarrow.parquet as pq
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        counts: dict[str, int] = {}
+        with self.reader() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                names = [
+                    r[0]
+                    for r in con.execute(
+                        "SELECT table_name FROM information_schema.tables "
+                        "WHERE table_type = 'BASE TABLE' AND table_schema = 'main' "
+                        "ORDER BY table_name"
+                    ).fetchall()
+                ]
+                for name in names:
+                    batches = con.sql(f'SELECT * FROM "{name}"').to_arrow_reader(100_000)
+                    n = 0
+                    with pq.ParquetWriter(out / f"{name}.parquet", batches.schema) as w:
+                        for batch in batches:
+                            w.write_batch(batch)
+                            n += batch.num_rows
+                    counts[name] = n
+            finally:
+                con.execute("COMMIT")
+        return counts
+
+    def import_parquet(self, files: dict[str, Path]) -> dict[str, int]:
+        """Load ``table -> parquet file`` into this (new, migrated) warehouse in one transaction.
+
+        Columns are matched by name; a table the current schema lacks is created from the file.
+        Returns the row count of each table afterwards.
+        """
+        import pyarrow.parquet as pq
+
+        counts: dict[str, int] = {}
+        with self.writer() as con:
+            present = {
+                r[0]
+                for r in con.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+                ).fetchall()
+            }
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for name, path in files.items():
+                    if name == "schema_version":
+                        continue
+                    data = pq.read_table(path)
+                    con.register("_lumina_restore", data)
+                    try:
+                        if name not in present:
+                            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _lumina_restore')
+                        else:
+                            cols = ", ".join(f'"{c}"' for c in data.column_names)
+                            con.execute(f'DELETE FROM "{name}"')
+                            con.execute(
+                                f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM _lumina_restore'
+                            )
+                    finally:
+                        con.unregister("_lumina_restore")
+                    counts[name] = int(
+                        con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
+                    )
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("CHECKPOINT")
+        return counts
 
     def init(self) -> None:
         """Create the file (if missing) and migrate it to the current schema."""

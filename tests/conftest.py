@@ -34,3 +34,21 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real datasets not present at {SHARED_DATA} (set LUMINA_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo warehouse built the real way: simulator files -> ingest_paths.
+
+    Ten days (the first week incident-free, then the post-deployment latency regression and
+    the provider outage) at a small scale, shared by the notebook and browser tests.
+    """
+    from lumina_analytics.ingest import ingest_paths
+    from lumina_analytics.simulate import simulate
+
+    root = tmp_path_factory.mktemp("demo")
+    result = simulate(days=14, scale=0.04, seed=7, out=root / "telemetry")
+    path = root / "demo.duckdb"
+    report = ingest_paths(result.telemetry_paths(), str(path), progress=False)
+    assert report.ok, str(report)
+    return path

@@ -90,6 +90,17 @@ def test_calibrate_records_is_on_the_series_scale() -> None:
     np.testing.assert_allclose(anomaly.calibrate_records(raw * 1000, warmup=100), out)
 
 
+def test_calibrate_records_settle_margin_only_while_history_is_young() -> None:
+    raw = np.r_[np.ones(200), 1.1, np.ones(800), 1.2]
+    plain = anomaly.calibrate_records(raw, warmup=100)
+    assert plain[200] >= 0.5 and plain[1001] >= 0.5
+    settled = anomaly.calibrate_records(raw, warmup=100, settle=1000)
+    # at 200 rows of history a record needs (1000 / 200) ** 0.1 = 1.17x the old one
+    assert settled[200] < 0.5
+    # from 1000 rows on a plain record is enough again
+    assert settled[1001] >= 0.5
+
+
 def test_score_frame_shape_and_sensitivity() -> None:
     ds = pd.date_range("2024-01-01", periods=1500, freq="h")
     frame = pd.concat(

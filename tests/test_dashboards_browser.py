@@ -150,11 +150,12 @@ def _sql_kpis(
 
 def test_landing_page_links_every_dashboard(voila: str, browser: Any) -> None:
     pg = _Page(browser, voila + "/")
-    for name in DASHBOARDS:
-        pg.page.wait_for_selector(f"text={name}.ipynb", timeout=60_000)
+    links = pg.page.locator("a.lumina-dashboard-link")
+    hrefs = sorted(str(links.nth(i).get_attribute("href")) for i in range(links.count()))
+    assert hrefs == sorted(f"/voila/render/{n}.ipynb" for n in DASHBOARDS)
     ARTIFACTS.mkdir(exist_ok=True)
     pg.page.screenshot(path=str(ARTIFACTS / "landing.png"))
-    pg.page.click("text=cost.ipynb")
+    pg.page.click("a.lumina-dashboard-link[href$='cost.ipynb']")
     pg.page.wait_for_selector(".lumina-kpi", timeout=180_000)
     assert not pg.external, pg.external
     pg.page.close()
@@ -165,8 +166,13 @@ def test_dashboard_kpis_widgets_and_network(
     voila: str, browser: Any, demo_warehouse: Path, name: str
 ) -> None:
     pg = _open(browser, voila, name)
-    pg.page.wait_for_selector(".lumina-kpi", timeout=120_000)
-    pg.page.wait_for_selector(".vega-embed", timeout=120_000)
+    try:
+        pg.page.wait_for_selector(".lumina-kpi", timeout=120_000)
+        pg.page.wait_for_selector(".vega-embed", state="attached", timeout=120_000)
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        pg.page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}-timeout.png"), full_page=True)
+        raise
     wh = Warehouse(demo_warehouse)
     start, end = pg.window()
     shown = pg.kpis()

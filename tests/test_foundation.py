@@ -22,7 +22,9 @@ from lumina_analytics.schema import validate_long
 from lumina_analytics.warehouse import SCHEMA_VERSION, Warehouse, append_frame
 
 
-def test_settings_resolve_from_project_root_not_cwd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_settings_resolve_from_project_root_not_cwd(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("LUMINA_WAREHOUSE", raising=False)
     monkeypatch.delenv("LUMINA_HOME", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -74,10 +76,12 @@ def test_append_rejects_unknown_columns(tmp_path: Path) -> None:
 
 def test_second_writer_gets_clear_message(tmp_path: Path) -> None:
     wh = Warehouse(tmp_path / "w.duckdb")
-    with wh.writer():
-        with pytest.raises(WarehouseLockedError, match="another writer"):
-            with Warehouse(tmp_path / "w.duckdb").writer():
-                pass
+    with (
+        wh.writer(),
+        pytest.raises(WarehouseLockedError, match="another writer"),
+        Warehouse(tmp_path / "w.duckdb").writer(),
+    ):
+        pass
 
 
 def test_reader_in_other_process_waits_for_writer(tmp_path: Path) -> None:
@@ -104,7 +108,13 @@ def test_corrupt_warehouse_explains_restore(tmp_path: Path) -> None:
 
 
 def test_validate_long_rejects_tz_and_duplicates() -> None:
-    ok = pd.DataFrame({"unique_id": ["a", "a"], "ds": pd.date_range("2026-01-01", periods=2, freq="h"), "y": [1, 2]})
+    ok = pd.DataFrame(
+        {
+            "unique_id": ["a", "a"],
+            "ds": pd.date_range("2026-01-01", periods=2, freq="h"),
+            "y": [1, 2],
+        }
+    )
     assert validate_long(ok)["y"].dtype == "float64"
     tz = ok.assign(ds=ok["ds"].dt.tz_localize("UTC"))
     with pytest.raises(SchemaError, match="timezone"):
@@ -124,7 +134,9 @@ def test_cli_help_and_warehouse_info(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "schema version" in capsys.readouterr().out
 
 
-def test_cli_reports_lumina_errors_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reports_lumina_errors_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["--warehouse", str(tmp_path / "missing.duckdb"), "warehouse", "info"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no warehouse") and "Traceback" not in err

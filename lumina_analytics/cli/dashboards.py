@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,41 @@ def dashboards_dir() -> Path:
 
 
 _CDN_LINK = re.compile(r"^.*<link[^>]+href=\"https?://[^>]*>.*$\n?", re.M)
+
+
+#: The landing page (Voila's classic tree, server-rendered with real links).
+LANDING_PAGE = """{% extends "page.html" %}
+{% block title %}Lumina Analytics dashboards{% endblock %}
+{% block stylesheets %}
+  {{ super() }}
+  <style>
+    body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; background: #f7f8fa; }
+    .lumina-landing { max-width: 860px; margin: 48px auto; }
+    .lumina-landing h1 { font-size: 28px; margin-bottom: 4px; }
+    .lumina-landing p { color: #52606d; }
+    .lumina-cards { list-style: none; padding: 0; }
+    .lumina-cards li { margin: 12px 0; }
+    .lumina-cards a { display: block; padding: 16px 20px; background: #fff; border: 1px solid #e4e7eb;
+                      border-radius: 8px; color: #1f2933; text-decoration: none; font-size: 18px; }
+    .lumina-cards a:hover { border-color: #3b5bdb; }
+  </style>
+{% endblock %}
+{% block body %}
+  <div class="lumina-landing">
+    <h1>Lumina Analytics</h1>
+    <p>Dashboards over the Lumina warehouse. Each opens with the last week selected; the
+       widgets at the top change dates, tenant, provider and model.</p>
+    <ul class="lumina-cards">
+    {% for content in contents.content | sort(attribute='name') %}
+      {% if content.type == 'notebook' %}
+        <li><a class="lumina-dashboard-link" href="{{ base_url }}{{ frontend }}/render/{{ content.path }}">
+          {{ content.name | replace('.ipynb', '') | replace('-', ' ') | title }}</a></li>
+      {% endif %}
+    {% endfor %}
+    </ul>
+  </div>
+{% endblock %}
+"""
 
 
 def prepare_template(dest: Path) -> Path:
@@ -75,6 +109,7 @@ def prepare_template(dest: Path) -> Path:
             (out / page.name).write_text(text)
     base_page = (lab.parent / "base" / "page.html").read_text()
     (out / "lumina_base_page.html").write_text(_CDN_LINK.sub("", base_page))
+    (out / "tree.html").write_text(LANDING_PAGE)
     return dest
 
 
@@ -85,6 +120,7 @@ def voila_command(host: str, port: int) -> list[str]:
         voila,
         str(dashboards_dir()),
         "--template=lumina",
+        "--VoilaConfiguration.classic_tree=True",
         "--no-browser",
         f"--port={port}",
         f"--Voila.ip={host}",
@@ -102,16 +138,15 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     print(f"serving dashboards on http://{args.host}:{args.port}/  (Ctrl-C stops)", flush=True)
     env = voila_env()
-    try:
-        return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        return 0
+    os.execvpe(cmd[0], cmd, env)  # become Voila: signals reach it directly, no orphaned child
+    return 0  # pragma: no cover
 
 
 def voila_env() -> dict[str, str]:
     """Environment for Voila: the ``lumina`` template on ``JUPYTER_PATH``."""
     root = prepare_template(get_settings().data_dir / ".voila")
     env = dict(os.environ)
+    env["LUMINA_CHART_RENDERER"] = "jupyter"  # interactive, Vega bundled: no CDN
     env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(root), env.get("JUPYTER_PATH", "")) if p)
     return env
 

@@ -135,6 +135,12 @@ def _schedule_run(args: argparse.Namespace) -> int:
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     sched = build_scheduler(entries)
+    from lumina_analytics.reports.schedule import add_backup_jobs, load_backup_schedule
+
+    backups = load_backup_schedule(Path(args.file) if args.file else None)
+    add_backup_jobs(sched, backups)  # `backups:` section (operations)
+    for b in backups:
+        print(f"scheduled backup {b.name}: {b.cron} (keep {b.keep})")
     signal.signal(signal.SIGTERM, lambda *_: sched.shutdown(wait=False))
     for e in entries:
         print(f"scheduled {e.name}: {e.cron} ({e.notebook})")

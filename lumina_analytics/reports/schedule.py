@@ -158,3 +158,80 @@ def build_scheduler(
             misfire_grace_time=misfire_grace_s,
         )
     return sched
+
+
+# -- backups (added by operations; additive) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScheduledBackup:
+    """One ``backups:`` entry: when to snapshot the warehouse, where, and how many to keep."""
+
+    name: str
+    cron: str
+    keep: int = 7
+    to: str | None = None  # backup folder; None: settings' backup_dir or <data_dir>/backups
+
+
+def load_backup_schedule(path: Path | None = None) -> list[ScheduledBackup]:
+    """The optional ``backups:`` section of the schedule file (same file as ``reports:``)."""
+    settings_path = get_settings().root / "reports.yaml"
+    p = path or (settings_path if settings_path.exists() else DEFAULT_SCHEDULE)
+    try:
+        doc = yaml.safe_load(Path(p).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ReportError(f"{p}: cannot read schedule: {exc}") from None
+    entries = doc.get("backups") or []
+    if not isinstance(entries, list):
+        raise ReportError(f"{p}: 'backups:' must be a list")
+    out: list[ScheduledBackup] = []
+    for i, e in enumerate(entries):
+        where = f"{p}: backups[{i}]"
+        if not isinstance(e, dict) or not {"name", "cron"} <= set(e):
+            raise ReportError(f"{where}: each entry needs 'name' and 'cron'")
+        unknown = set(e) - {"name", "cron", "keep", "to"}
+        if unknown:
+            raise ReportError(f"{where}: unknown key(s) {sorted(unknown)}")
+        try:
+            CronTrigger.from_crontab(str(e["cron"]), timezone="UTC")
+        except ValueError as exc:
+            raise ReportError(f"{where}: bad cron {e['cron']!r}: {exc}") from None
+        keep = e.get("keep", 7)
+        if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+            raise ReportError(f"{where}: 'keep' must be a whole number >= 1, got {keep!r}")
+        to = e.get("to")
+        out.append(ScheduledBackup(str(e["name"]), str(e["cron"]), keep, str(to) if to else None))
+    return out
+
+
+def run_backup_entry(entry: ScheduledBackup) -> bool:
+    """Take one scheduled backup and prune to ``keep``; returns success (never raises)."""
+    from lumina_analytics.ops.backup import backup
+
+    try:
+        result = backup(entry.to, keep=entry.keep)
+    except Exception:
+        log.exception("scheduled backup %s failed", entry.name)
+        return False
+    log.info("scheduled backup %s ok: %s (%d pruned)", entry.name, result.path, len(result.pruned))
+    return True
+
+
+def add_backup_jobs(
+    sched: BlockingScheduler,
+    entries: list[ScheduledBackup],
+    runner: Callable[[ScheduledBackup], object] = run_backup_entry,
+    misfire_grace_s: int = 3600,
+) -> None:
+    """Add one cron job per backup entry to a scheduler from :func:`build_scheduler`."""
+    for e in entries:
+        sched.add_job(
+            runner,
+            CronTrigger.from_crontab(e.cron, timezone="UTC"),
+            args=[e],
+            id=f"backup:{e.name}",
+            name=f"backup:{e.name}",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=misfire_grace_s,
+        )
