@@ -178,7 +178,7 @@ def test_failed_scheduled_run_returns_false_not_raises(nbdir: Path, tmp_path: Pa
 def test_parameters_wrapped_by_formatter_keep_their_help() -> None:
     from lumina_analytics.reports.catalog import parse_parameters
 
-    src = 'warehouse: str | None = (\n    None  # DuckDB path\n)\nn: int = 3\n'
+    src = "warehouse: str | None = (\n    None  # DuckDB path\n)\nn: int = 3\n"
     got = parse_parameters(src)
     assert got["warehouse"].help == "DuckDB path" and got["warehouse"].optional
     assert got["n"].help == "" and got["n"].default == 3
