@@ -146,7 +146,7 @@ def test_backtest_has_baselines(two_series: pd.DataFrame) -> None:
     assert res.metrics["cutoff"].nunique() == 2
     assert {"mae", "smape", "mase", "coverage"} <= set(res.summary.columns)
     auto = res.summary.set_index("model").loc["auto"]
-    assert auto["mase"] < res.summary.set_index("model").loc["snaive_day", "mase"] * 1.5
+    assert auto["mase"] < float(res.summary.set_index("model").loc["snaive_day", "mase"]) * 1.5
     assert "<table" in res._repr_html_()
 
 
@@ -248,3 +248,62 @@ def test_holidays_from_events_are_used() -> None:
     ).fit(df)
     fc = est.predict()
     assert fc["yhat"].mean() < 160  # the launch day is explained by the event, not the level
+
+
+def test_profile_members_follow_the_last_level() -> None:
+    # a clean daily shape whose level doubles on the last day
+    df = synth("p", days=9)
+    df["y"] = 100 * (1 + 0.4 * np.sin(2 * np.pi * np.arange(len(df)) / 24))
+    df.loc[df.index >= len(df) - 24, "y"] *= 2
+    est = ProphetForecaster(freq="1h", horizon=24, members=("profile_day",), select=False).fit(df)
+    fc = est.predict()
+    expected = df["y"].to_numpy()[-24:]
+    np.testing.assert_allclose(fc["yhat"].to_numpy(), expected, rtol=0.02)
+    wl = ProphetForecaster(freq="1h", horizon=24, members=("profile_day_wl",), select=False)
+    assert wl.fit(df).predict()["yhat"].mean() < 0.8 * expected.mean()  # weekly level lags
+    week = ProphetForecaster(freq="1h", horizon=24, members=("profile_week",), select=False)
+    np.testing.assert_allclose(
+        week.fit(df).predict()["yhat"].to_numpy(), df["y"].to_numpy()[-168:-144], rtol=1e-9
+    )
+
+
+def test_outage_zeros_are_not_copied_forward() -> None:
+    df = synth("o", days=8)
+    df.loc[df.index >= len(df) - 6, "y"] = 0.0  # the collector dropped out for 6 hours
+    fc = (
+        ProphetForecaster(freq="1h", horizon=24, members=("snaive_day",), select=False)
+        .fit(df)
+        .predict()
+    )
+    assert fc["yhat"].tail(6).min() > 20  # filled from the day before, not zero
+    raw = ProphetForecaster(
+        freq="1h", horizon=24, members=("snaive_day",), select=False, drop_outages=False
+    )
+    assert raw.fit(df).predict()["yhat"].tail(6).max() == 0.0
+
+
+def test_top_k_combination_and_interval_by_lead(two_series: pd.DataFrame) -> None:
+    est = ProphetForecaster(freq="1h", horizon=48, n_folds=3, top_k=2).fit(
+        two_series[two_series["unique_id"] == "a"]
+    )
+    fit = est.fits_["a"]
+    assert len(fit.combo) == 2
+    singles = {k: v for k, v in fit.scores.items() if "+" not in k}
+    assert set(fit.combo) == set(sorted(singles, key=singles.__getitem__)[:2])
+    assert est.selection_["backtest_mase"].notna().all()
+    assert len(fit.q_hi) == 48 and (fit.q_hi >= 0).all() and (fit.q_lo <= 0).all()
+    fc = est.predict(72)  # beyond the calibrated leads the last offset repeats
+    width = (fc["yhat_upper"] - fc["yhat_lower"]).to_numpy()
+    assert np.all(width > 0)
+    with pytest.raises(SchemaError, match="combine"):
+        ProphetForecaster(combine="best").fit(two_series)
+
+
+def test_recency_weighted_quantile_by_hand() -> None:
+    from lumina_analytics.forecasting.model import _interval_offsets, _wquantile
+
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    assert _wquantile(x, np.ones(4), 0.5) == 2.0
+    assert _wquantile(x, np.array([0.0, 0.0, 0.0, 1.0]), 0.1) == 4.0
+    lo, hi = _interval_offsets(np.array([-1.0, 0.5, 2.0, np.nan]), 0.1, "symmetric")
+    assert (lo, hi) == (-2.0, 2.0)

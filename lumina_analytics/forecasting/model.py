@@ -2,14 +2,18 @@
 
 For each series the forecaster:
 
-1. transforms ``y`` (``log1p`` for non-negative counts and rates by default, or ``sqrt``);
+1. transforms ``y`` (``log1p`` for non-negative counts and rates by default, or ``sqrt``)
+   and treats near-zero dropouts of a positive series as missing while fitting;
 2. runs a rolling-origin backtest *inside the training data* (``n_folds`` windows of the
    forecast horizon, one day apart) for every member -- Prophet with trend on the
    transformed scale, a flat-trend Prophet on the raw scale, seasonal naive one day and
-   one week -- and every average of members, and keeps the one with the lowest MASE;
-3. refits the chosen members on the whole history;
-4. sets prediction intervals from the backtest errors of the chosen combination
-   (split-conformal quantiles in the transformed space), so the interval width is earned
+   one week, median daily profiles at the level of the last day or week, and a median
+   weekly profile -- and averages the ``top_k`` members with the lowest MASE (a hedge
+   that is steadier out of sample than the single best member);
+3. refits the chosen members on the whole history (Prophet on its last ``prophet_days``);
+4. sets prediction intervals from the backtest errors in the transformed space -- of the
+   combination each window would have chosen without itself, per day of lead time, with
+   recent windows weighted more (``recency_halflife``) -- so the interval width is earned
    on held-out data rather than assumed.
 
 Prophet models are stored with ``prophet.serialize.model_to_json`` (never pickled), which is
@@ -60,8 +64,18 @@ def quiet_prophet() -> Iterator[None]:
 
 __all__ = ["MEMBERS", "ProphetForecaster", "events_to_holidays", "forecast_frame_columns"]
 
-MEMBERS: tuple[str, ...] = ("prophet", "prophet_flat", "snaive_day", "snaive_week")
+MEMBERS: tuple[str, ...] = (
+    "prophet",
+    "prophet_flat",
+    "snaive_day",
+    "snaive_week",
+    "profile_day",
+    "profile_day_wl",
+    "profile_week",
+)
 _PROPHETS = ("prophet", "prophet_flat")
+_PROFILE_DAYS = 7  # days in the median daily profile
+_PROFILE_WEEKS = 4  # weeks in the median weekly profile
 forecast_frame_columns: tuple[str, ...] = (
     "unique_id",
     "ds",
@@ -105,10 +119,15 @@ class _Config:
     weekly_order: int
     regressors: tuple[str, ...]
     holidays: pd.DataFrame | None
-    n_folds: int
+    n_folds: int | None
     min_points: int
     select: bool
     interval: str
+    combine: str = "top"
+    top_k: int = 3
+    drop_outages: bool = True
+    prophet_days: float | None = 28.0
+    recency_halflife: float | None = 2.0
 
 
 @dataclass
@@ -119,8 +138,8 @@ class _SeriesFit:
     prophet_json: dict[str, str]
     last_ds: pd.Timestamp
     tail: np.ndarray  # last week (or all) of y, for the naive members
-    q_lo: float
-    q_hi: float
+    q_lo: np.ndarray  # lower offset on the transformed scale per lead step (last one repeats)
+    q_hi: np.ndarray
     nonneg: bool
     scores: dict[str, float] = field(default_factory=dict)
 
@@ -194,17 +213,71 @@ def _member_forecast(
     """Point forecast of one member over ``ds`` from history ``hist`` (original scale)."""
     h = len(ds)
     y = hist["y"].to_numpy(float)
-    if member == "snaive_day":
-        return seasonal_naive(y, h, season_steps(cfg.freq, "1D"))
-    if member == "snaive_week":
-        return seasonal_naive(y, h, season_steps(cfg.freq, "7D"))
+    if member not in _PROPHETS:
+        return _naive_forecast(member, y, h, cfg.freq, transform)
     if member in _PROPHETS:
         mcfg, mtf = _member_setup(member, cfg, transform)
+        hist = _prophet_window(hist, cfg)
         train = _prophet_frame(hist, mcfg, mtf).dropna(subset=["y"])
         m = _prophet(mcfg, hist["ds"].iloc[-1] - hist["ds"].iloc[0], uncertainty=False)
         m.fit(train)
         return _inv(m.predict(_future_frame(m, ds, mcfg, mtf, xf))["yhat"].to_numpy(), mtf)
     raise SchemaError(f"unknown member {member!r}; choose from {list(MEMBERS)}")
+
+
+def _prophet_window(hist: pd.DataFrame, cfg: _Config) -> pd.DataFrame:
+    """The last ``prophet_days`` of ``hist`` (Prophet's cost grows with the points it sees)."""
+    if cfg.prophet_days is None or hist.empty:
+        return hist
+    start = hist["ds"].iloc[-1] - pd.Timedelta(days=cfg.prophet_days)
+    return hist[hist["ds"] > start]
+
+
+def _naive_forecast(
+    member: str, y: np.ndarray, h: int, freq: pd.Timedelta, transform: str
+) -> np.ndarray:
+    """Seasonal-naive and median-profile members from the history ``y`` (original scale).
+
+    ``profile_day``: median of the same time of day over the last 7 days, shifted (on the
+    transformed scale, i.e. scaled for ``log1p``) to the level of the last day;
+    ``profile_day_wl``: the same profile at the level of the last week; ``profile_week``:
+    median of the same time of week over up to 4 past weeks.
+    """
+    day, week = season_steps(freq, "1D"), season_steps(freq, "7D")
+    if member == "snaive_day":
+        return seasonal_naive(y, h, day)
+    if member == "snaive_week":
+        return seasonal_naive(y, h, week)
+    if member not in ("profile_day", "profile_day_wl", "profile_week"):
+        raise SchemaError(f"unknown member {member!r}; choose from {list(MEMBERS)}")
+    z = _fwd(y, transform)
+    period = week if member == "profile_week" else day
+    k_max = _PROFILE_WEEKS if member == "profile_week" else _PROFILE_DAYS
+    k = min(k_max, len(z) // period)
+    if k < 1:
+        return np.full(h, np.nan)
+    rows = z[len(z) - k * period :].reshape(k, period)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        prof = np.nanmedian(rows, axis=0)
+        if member != "profile_week":
+            n_lvl = (k if member == "profile_day_wl" else 1) * period
+            adj = float(np.nanmean(z[-n_lvl:] - np.tile(prof, n_lvl // period)))
+            prof = prof + (adj if np.isfinite(adj) else 0.0)
+    if np.isnan(prof).any():  # no value at that phase: fall back to the naive forecast
+        prof = np.where(np.isnan(prof), _fwd(seasonal_naive(y, period, period), transform), prof)
+    return _inv(np.tile(prof, int(np.ceil(h / period)))[:h], transform)
+
+
+def _drop_outages(y: np.ndarray) -> np.ndarray:
+    """Treat near-zero dropouts of a positive series (<= 2 % of its median) as missing."""
+    finite = y[np.isfinite(y)]
+    if not finite.size or np.min(finite) < 0:
+        return y
+    med = float(np.median(finite))
+    if med <= 0:
+        return y
+    return np.where(y <= 0.02 * med, np.nan, y)
 
 
 def _member_setup(member: str, cfg: _Config, transform: str) -> tuple[_Config, str]:
@@ -226,12 +299,58 @@ def _available(members: Sequence[str], n_hist: int, cfg: _Config) -> list[str]:
     day = season_steps(cfg.freq, "1D")
     out = []
     for m in members:
-        if m == "snaive_week" and (n_hist < week or week == day):
+        if m in ("snaive_week", "profile_week") and (n_hist < week or week == day):
             continue
-        if m == "snaive_day" and (n_hist < day or day == 1):
+        if m in ("snaive_day", "profile_day", "profile_day_wl") and (n_hist < day or day == 1):
             continue
         out.append(m)
     return out or ["prophet"]
+
+
+def _fold_plan(n_hist: int, span: pd.Timedelta, cfg: _Config) -> tuple[int, list[int]]:
+    """Inner backtest windows: (window length, cutoffs), newest first, one day apart."""
+    day = season_steps(cfg.freq, "1D")
+    n_folds = cfg.n_folds
+    if n_folds is None:  # many windows for short histories, fewer where fits are costly
+        n_folds = 8 if span <= pd.Timedelta("21D") else 4
+    fold_h = min(cfg.horizon, max(1, n_hist // 4))
+    fold_step = min(fold_h, day) if day > 1 else fold_h
+    cutoffs = [n_hist - fold_h - k * fold_step for k in range(n_folds)]
+    return fold_h, [c for c in cutoffs if c >= max(cfg.min_points, 2 * day)]
+
+
+def _combine(parts: Sequence[np.ndarray], how: str) -> np.ndarray:
+    """Combine member forecasts: median for ``combine='median'``, mean otherwise."""
+    return np.median(parts, axis=0) if how == "median" else np.mean(parts, axis=0)
+
+
+def _wquantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
+    """Weighted quantile: the smallest ``x`` whose cumulative weight reaches ``q``."""
+    order = np.argsort(x)
+    cum = np.cumsum(w[order])
+    i = int(np.searchsorted(cum, q * cum[-1]))
+    return float(x[order][min(i, len(x) - 1)])
+
+
+def _interval_offsets(
+    errs: np.ndarray, alpha: float, how: str, weights: np.ndarray | None = None
+) -> tuple[float, float]:
+    """Lower/upper offsets on the transformed scale from held-out errors.
+
+    ``"conformal"``: the ``alpha`` and ``1 - alpha`` quantiles of the errors;
+    ``"symmetric"``: plus/minus the ``1 - 2 alpha`` quantile of their absolute values, which
+    does not carry a bias of the backtest windows (e.g. a level that rose during them)
+    into the future. ``weights`` (e.g. favouring recent windows) make the quantiles weighted.
+    """
+    w = np.ones(errs.size) if weights is None else weights
+    ok = np.isfinite(errs)
+    errs, w = errs[ok], w[ok]
+    if not errs.size:
+        return 0.0, 0.0
+    if how == "symmetric":
+        q = _wquantile(np.abs(errs), w, 1 - 2 * alpha)
+        return -q, q
+    return _wquantile(errs, w, alpha), _wquantile(errs, w, 1 - alpha)
 
 
 def _fit_one(uid: str, hist: pd.DataFrame, cfg: _Config) -> _SeriesFit | tuple[str, str]:
@@ -247,15 +366,11 @@ def _fit_one(uid: str, hist: pd.DataFrame, cfg: _Config) -> _SeriesFit | tuple[s
         transform = "log1p" if nonneg else "none"
     if transform in ("log1p", "sqrt") and not nonneg:
         return (uid, f"transform {transform!r} needs non-negative y; use transform='none'")
-    h = cfg.horizon
     day = season_steps(cfg.freq, "1D")
     members = list(cfg.members)
-    # rolling-origin folds inside the training data
-    fold_h = min(h, max(1, len(hist) // 4))
-    # windows end at the last point and step back one day (or one horizon if shorter)
-    fold_step = min(fold_h, day) if day > 1 else fold_h
-    cutoffs = [len(hist) - fold_h - k * fold_step for k in range(cfg.n_folds)]
-    cutoffs = [c for c in cutoffs if c >= max(cfg.min_points, 2 * day)]
+    # members learn from the history without dropouts; they are scored on the raw values
+    fit_hist = hist.assign(y=_drop_outages(y)) if cfg.drop_outages else hist
+    fold_h, cutoffs = _fold_plan(len(hist), hist["ds"].iloc[-1] - hist["ds"].iloc[0], cfg)
     scale = mase_scale(y, day)
     if not np.isfinite(scale) or scale == 0:
         scale = float(np.nanmean(np.abs(np.diff(y)))) if len(y) > 1 else 1.0
@@ -263,44 +378,80 @@ def _fit_one(uid: str, hist: pd.DataFrame, cfg: _Config) -> _SeriesFit | tuple[s
     preds: dict[tuple[int, str], np.ndarray] = {}
     actual: dict[int, np.ndarray] = {}
     for c in cutoffs:
-        train, test = hist.iloc[:c], hist.iloc[c : c + fold_h]
+        train, test = fit_hist.iloc[:c], hist.iloc[c : c + fold_h]
         avail = _available(members, len(train), cfg)
         actual[c] = test["y"].to_numpy(float)
         ds = pd.DatetimeIndex(test["ds"])
         for m in avail:
-            preds[(c, m)] = _member_forecast(m, train, ds, cfg, transform, test)
+            p = _member_forecast(m, train, ds, cfg, transform, test)
+            if np.isfinite(p).all():
+                preds[(c, m)] = p
     final_avail = _available(members, len(hist), cfg)
     scores: dict[str, float] = {}
     best: tuple[str, ...] = ("prophet",) if "prophet" in final_avail else (final_avail[0],)
+    how = cfg.combine
+
+    def combo_errs(combo: Sequence[str]) -> list[float]:
+        return [
+            mae(actual[c], _combine([preds[(c, m)] for m in combo], how)) / scale
+            for c in cutoffs
+            if all((c, m) in preds for m in combo)
+        ]
+
     if cutoffs and cfg.select:
-        fold_avail = [m for m in final_avail if all((c, m) in preds for c in cutoffs)]
-        for combo in _combos(fold_avail):
-            errs = [
-                mae(actual[c], np.mean([preds[(c, m)] for m in combo], axis=0)) / scale
-                for c in cutoffs
-            ]
-            scores["+".join(combo)] = float(np.mean(errs))
-        if scores:
-            name = min(scores, key=lambda k: (scores[k], k.count("+")))
-            best = tuple(name.split("+"))
+        for m in final_avail:
+            errs = combo_errs([m])
+            if errs:
+                scores[m] = float(np.mean(errs))
+        if how == "subset":
+            fold_avail = [m for m in scores if all((c, m) in preds for c in cutoffs)]
+            for combo in _combos(fold_avail):
+                scores["+".join(combo)] = float(np.mean(combo_errs(combo)))
+            if scores:
+                name = min(scores, key=lambda k: (scores[k], k.count("+")))
+                best = tuple(name.split("+"))
+        elif scores:
+            ranked = sorted(scores, key=lambda k: (scores[k], MEMBERS.index(k)))
+            best = tuple(ranked) if how == "median" else tuple(ranked[: max(1, cfg.top_k)])
+            errs = combo_errs(best)
+            if errs and len(best) > 1:
+                scores["+".join(best)] = float(np.mean(errs))
     elif not cfg.select:
         best = tuple(final_avail)
-    # interval: conformal quantiles of transformed errors of the chosen combo
+    # interval: conformal quantiles of transformed errors of the chosen combination
     alpha = (1.0 - cfg.level / 100.0) / 2.0
     resid: list[np.ndarray] = []
-    for c in cutoffs:
-        if all((c, m) in preds for m in best):
-            p = np.mean([preds[(c, m)] for m in best], axis=0)
+    resid_w: list[float] = []  # weight of each window: halves every `recency_halflife` windows
+    for age, c in enumerate(cutoffs):
+        # errors of the combination chosen WITHOUT this window (selection would flatter it)
+        combo_c = best
+        if how == "top" and cfg.select and len(cutoffs) > 1:
+            other: dict[str, float] = {}
+            for m in final_avail:
+                e = [
+                    mae(actual[o], preds[(o, m)]) / scale
+                    for o in cutoffs
+                    if o != c and (o, m) in preds
+                ]
+                if e and (c, m) in preds:
+                    other[m] = float(np.mean(e))
+            ranked = sorted(other, key=lambda k: (other[k], MEMBERS.index(k)))
+            combo_c = tuple(ranked[: max(1, cfg.top_k)]) or best
+        if all((c, m) in preds for m in combo_c):
+            p = _combine([preds[(c, m)] for m in combo_c], how)
             resid.append(
                 _fwd(actual[c], transform) - _fwd(np.maximum(p, 0) if nonneg else p, transform)
             )
+            hl = cfg.recency_halflife
+            resid_w.append(0.5 ** (age / hl) if hl else 1.0)
     # final refit of Prophet on all data
     pj: dict[str, str] = {}
     in_sample: np.ndarray | None = None
     for member in (m for m in best if m in _PROPHETS):
         mcfg, mtf = _member_setup(member, cfg, transform)
-        train = _prophet_frame(hist, mcfg, mtf).dropna(subset=["y"])
-        model = _prophet(mcfg, hist["ds"].iloc[-1] - hist["ds"].iloc[0], uncertainty=False)
+        p_hist = _prophet_window(fit_hist, cfg)
+        train = _prophet_frame(p_hist, mcfg, mtf).dropna(subset=["y"])
+        model = _prophet(mcfg, p_hist["ds"].iloc[-1] - p_hist["ds"].iloc[0], uncertainty=False)
         model.fit(train)
         pj[member] = model_to_json(model)
         if not resid and in_sample is None:
@@ -308,27 +459,41 @@ def _fit_one(uid: str, hist: pd.DataFrame, cfg: _Config) -> _SeriesFit | tuple[s
             in_sample = _fwd(hist["y"].to_numpy(float)[train.index.to_numpy()], transform) - _fwd(
                 np.maximum(fitted, 0) if nonneg else fitted, transform
             )
-    errs_all = np.concatenate(resid) if resid else (in_sample if in_sample is not None else None)
-    if errs_all is None:  # naive only and no fold: in-sample seasonal differences
-        lag = season_steps(cfg.freq, "1D")
-        zy = _fwd(y, transform)
-        errs_all = zy[lag:] - zy[:-lag] if len(zy) > lag else np.diff(zy)
-    errs_all = errs_all[np.isfinite(errs_all)]
-    q_lo, q_hi = (
-        (float(np.quantile(errs_all, alpha)), float(np.quantile(errs_all, 1 - alpha)))
-        if errs_all.size
-        else (0.0, 0.0)
-    )
+    if resid:  # offsets by lead time, in blocks of one day (errors grow with the lead)
+        block = day if 1 < day < fold_h else fold_h
+        q_lo_l, q_hi_l = [], []
+        for start in range(0, fold_h, block):
+            e_b = np.concatenate([r[start : start + block] for r in resid])
+            w_b = np.concatenate(
+                [
+                    np.full(len(r[start : start + block]), rw)
+                    for r, rw in zip(resid, resid_w, strict=True)
+                ]
+            )
+            lo_b, hi_b = _interval_offsets(e_b, alpha, cfg.interval, w_b)
+            n_b = min(block, fold_h - start)
+            q_lo_l += [lo_b] * n_b
+            q_hi_l += [hi_b] * n_b
+        q_lo, q_hi = np.array(q_lo_l), np.array(q_hi_l)
+    else:
+        errs_all = in_sample
+        if errs_all is None:  # naive only and no fold: in-sample seasonal differences
+            lag = season_steps(cfg.freq, "1D")
+            zy = _fwd(y, transform)
+            errs_all = zy[lag:] - zy[:-lag] if len(zy) > lag else np.diff(zy)
+        lo1, hi1 = _interval_offsets(errs_all[np.isfinite(errs_all)], alpha, cfg.interval)
+        q_lo, q_hi = np.array([lo1]), np.array([hi1])
     week = season_steps(cfg.freq, "7D")
+    tail_y = fit_hist["y"].to_numpy(float)
     return _SeriesFit(
         unique_id=uid,
         transform=transform,
         combo=best,
         prophet_json=pj,
         last_ds=pd.Timestamp(hist["ds"].iloc[-1]),
-        tail=y[-max(week, day) :].copy(),
-        q_lo=min(q_lo, 0.0),
-        q_hi=max(q_hi, 0.0),
+        tail=tail_y[-max(_PROFILE_WEEKS * week, _PROFILE_DAYS * day) :].copy(),
+        q_lo=np.minimum(q_lo, 0.0),
+        q_hi=np.maximum(q_hi, 0.0),
         nonneg=nonneg,
         scores=scores,
     )
@@ -345,16 +510,15 @@ def _predict_one(
             model = model_from_json(fit.prophet_json[m])
             fut = _future_frame(model, ds, mcfg, mtf, xf)
             parts.append(_inv(model.predict(fut)["yhat"].to_numpy(), mtf))
-        elif m == "snaive_day":
-            parts.append(seasonal_naive(fit.tail, horizon, season_steps(cfg.freq, "1D")))
         else:
-            parts.append(seasonal_naive(fit.tail, horizon, season_steps(cfg.freq, "7D")))
-    yhat = np.mean(parts, axis=0)
+            parts.append(_naive_forecast(m, fit.tail, horizon, cfg.freq, fit.transform))
+    yhat = _combine(parts, cfg.combine)
     if fit.nonneg:
         yhat = np.maximum(yhat, 0.0)
     z = _fwd(yhat, fit.transform)
-    lo = _inv(z + fit.q_lo, fit.transform)
-    hi = _inv(z + fit.q_hi, fit.transform)
+    lead = np.minimum(np.arange(horizon), len(fit.q_lo) - 1)
+    lo = _inv(z + fit.q_lo[lead], fit.transform)
+    hi = _inv(z + fit.q_hi[lead], fit.transform)
     if fit.nonneg:
         lo = np.maximum(lo, 0.0)
     return pd.DataFrame(
@@ -405,9 +569,22 @@ class ProphetForecaster(BaseEstimator):
     holidays: Prophet holidays frame (``holiday, ds[, lower_window, upper_window]``), e.g.
         deployments and known launches (see :func:`events_to_holidays`).
     n_folds: inner rolling-origin windows (one horizon long, one day apart) used for
-        selection and interval calibration.
+        selection and interval calibration; ``None``: 8 for histories up to 21 days, else 4.
     min_points: series with fewer non-missing points are skipped (``skipped_``).
     n_jobs: worker processes (1 = in-process; -1 = all cores).
+    combine: ``"top"`` (mean of the ``top_k`` members with the lowest inner-backtest MASE),
+        ``"median"`` (median of all members) or ``"subset"`` (the best-scoring average over
+        every subset of members).
+    top_k: members averaged by ``combine="top"``.
+    drop_outages: treat near-zero dropouts of a positive series (<= 2 % of its median) as
+        missing when fitting (they are still scored).
+    interval: ``"symmetric"`` (plus/minus the level quantile of absolute held-out errors on
+        the transformed scale) or ``"conformal"`` (their lower and upper quantiles).
+    prophet_days: Prophet members fit on the last this many days only (``None``: all);
+        bounds the cost on long histories (seasonal-naive members use up to 4 weeks).
+    recency_halflife: interval quantiles weight each inner window by
+        ``0.5 ** (age / recency_halflife)`` (age 0 = newest), so the width follows the
+        recent error level (``None``: equal weights).
     """
 
     def __init__(
@@ -426,9 +603,15 @@ class ProphetForecaster(BaseEstimator):
         weekly_order: int = 5,
         regressors: Sequence[str] = (),
         holidays: pd.DataFrame | None = None,
-        n_folds: int = 4,
+        n_folds: int | None = None,
         min_points: int | None = None,
         n_jobs: int | None = 1,
+        combine: str = "top",
+        top_k: int = 3,
+        drop_outages: bool = True,
+        interval: str = "symmetric",
+        prophet_days: float | None = 28.0,
+        recency_halflife: float | None = 2.0,
     ) -> None:
         self.freq = freq
         self.horizon = horizon
@@ -447,6 +630,12 @@ class ProphetForecaster(BaseEstimator):
         self.n_folds = n_folds
         self.min_points = min_points
         self.n_jobs = n_jobs
+        self.combine = combine
+        self.top_k = top_k
+        self.drop_outages = drop_outages
+        self.interval = interval
+        self.prophet_days = prophet_days
+        self.recency_halflife = recency_halflife
 
     # -- helpers -------------------------------------------------------------------------
     def _config(self) -> _Config:
@@ -459,6 +648,12 @@ class ProphetForecaster(BaseEstimator):
             raise SchemaError("level must be a percentage strictly between 0 and 100")
         if self.transform not in ("auto", "log1p", "sqrt", "none"):
             raise SchemaError("transform must be one of auto, log1p, sqrt, none")
+        if self.interval not in ("symmetric", "conformal"):
+            raise SchemaError("interval must be symmetric or conformal")
+        if self.combine not in ("top", "median", "subset"):
+            raise SchemaError("combine must be one of top, median, subset")
+        if self.n_folds is not None and self.n_folds < 0:
+            raise SchemaError("n_folds must be >= 0 (or None for automatic)")
         bad = [m for m in self.members if m not in MEMBERS]
         if bad or not self.members:
             raise SchemaError(f"unknown member(s) {bad}; choose from {list(MEMBERS)}")
@@ -481,10 +676,17 @@ class ProphetForecaster(BaseEstimator):
             weekly_order=int(self.weekly_order),
             regressors=tuple(self.regressors),
             holidays=self.holidays,
-            n_folds=int(self.n_folds),
+            n_folds=None if self.n_folds is None else int(self.n_folds),
             min_points=int(min_points),
             select=bool(self.select),
-            interval="conformal",
+            interval=self.interval,
+            combine=self.combine,
+            top_k=int(self.top_k),
+            drop_outages=bool(self.drop_outages),
+            prophet_days=None if self.prophet_days is None else float(self.prophet_days),
+            recency_halflife=None
+            if self.recency_halflife is None
+            else float(self.recency_halflife),
         )
 
     def _validated(self, df: pd.DataFrame, cfg: _Config) -> pd.DataFrame:
@@ -584,8 +786,8 @@ class ProphetForecaster(BaseEstimator):
                     "prophet": f.prophet_json,
                     "last_ds": f.last_ds.isoformat(),
                     "tail": [None if np.isnan(v) else float(v) for v in f.tail],
-                    "q_lo": f.q_lo,
-                    "q_hi": f.q_hi,
+                    "q_lo": [float(v) for v in f.q_lo],
+                    "q_hi": [float(v) for v in f.q_hi],
                     "nonneg": f.nonneg,
                     "scores": f.scores,
                 }
@@ -617,8 +819,8 @@ class ProphetForecaster(BaseEstimator):
                 prophet_json=s["prophet"],
                 last_ds=pd.Timestamp(s["last_ds"]),
                 tail=np.array([np.nan if v is None else v for v in s["tail"]], float),
-                q_lo=float(s["q_lo"]),
-                q_hi=float(s["q_hi"]),
+                q_lo=np.atleast_1d(np.array(s["q_lo"], float)),
+                q_hi=np.atleast_1d(np.array(s["q_hi"], float)),
                 nonneg=bool(s["nonneg"]),
                 scores=dict(s["scores"]),
             )
