@@ -162,7 +162,7 @@ def lumina(path: Path, workdir: Path) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from lumina_analytics.ingest import ingest_paths
 
-    report = ingest_paths([path], workdir / f"bench-{os.getpid()}.duckdb", progress=False)
+    report = ingest_paths([path], str(workdir / f"bench-{os.getpid()}.duckdb"), progress=False)
     if not report.ok:
         raise SystemExit(str(report))
     return report.files[0].rows_loaded.get("spans", 0)

@@ -264,12 +264,26 @@ def test_unparseable_file_fails_and_stores_nothing(
     _write_jsonl(tmp_path / "a_good.jsonl", [_doc([_span(1)])])
     bad = tmp_path / "b_bad.json"
     bad.write_bytes(content)
-    r = ingest_paths([tmp_path], wh, progress=False)
+    r = ingest_paths([tmp_path / "a_good.jsonl", bad], wh, progress=False)  # named explicitly
     assert [f.status for f in r.files] == ["ok", "failed"]
     assert problem in r.files[1].message and str(bad) in r.files[1].message
     assert _counts(wh)["spans"] == 1 and _counts(wh)["quarantine"] == 0
     log = wh.query("SELECT status, sha256 FROM ingest_log ORDER BY status")
     assert log["status"].tolist() == ["failed", "ok"]
+
+
+def test_folder_skips_files_of_unknown_format(wh: Warehouse, tmp_path: Path) -> None:
+    _write_jsonl(tmp_path / "a_good.jsonl", [_doc([_span(1)])])
+    (tmp_path / "effects.json").write_text('[{"incident": "outage", "factor": 2.0}]')
+    (tmp_path / "notes.bin").write_bytes(b"hello world\nthis is not telemetry\n")
+    r = ingest_paths([tmp_path], wh, progress=False)
+    assert r.ok
+    assert [f.status for f in r.files] == ["ok", "skipped", "skipped"]
+    assert all("not a telemetry file" in f.message for f in r.files[1:])
+    assert wh.query("SELECT count(*) AS n FROM ingest_log WHERE status = 'failed'")["n"][0] == 0
+    # the same file named explicitly still fails
+    again = ingest_paths([tmp_path / "effects.json"], wh, progress=False)
+    assert [f.status for f in again.files] == ["failed"]
 
 
 def test_crash_mid_commit_leaves_nothing(
@@ -333,3 +347,21 @@ def test_cli_ingest_unpriced_and_log(
     with pytest.raises(SystemExit):
         cli_main(["ingest", "--help"])
     assert "--price-overrides" in capsys.readouterr().out
+
+
+def test_span_positions_count_across_resources_and_scopes(wh: Warehouse, tmp_path: Path) -> None:
+    bad = _span(4, kind=9)
+    doc = {
+        "resourceSpans": [
+            {"scopeSpans": [{"spans": [_span(1), _span(2)]}, {"spans": [_span(3)]}]},
+            {"scopeSpans": [{"spans": []}, {"spans": [bad, _span(5)]}]},
+        ]
+    }
+    (tmp_path / "t.jsonl").write_text(
+        json.dumps(_doc([_span(9)])) + "\n{not json\n" + json.dumps(doc) + "\n"
+    )
+    r = ingest_paths([tmp_path / "t.jsonl"], wh, progress=False)
+    assert r.files[0].rows_loaded["spans"] == 5
+    q = wh.query("SELECT position, reason FROM quarantine ORDER BY position")
+    assert q["position"].tolist() == ["line 2", "span 4 of line 3"]
+    assert q["reason"].tolist()[0] == "line is not valid JSON"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -89,38 +90,36 @@ def _path(key: str) -> str:
     return '$."' + key.replace('"', '\\"') + '"'
 
 
-def extract_llm_calls(
-    stage: Stage, settings: Settings, overrides: PriceOverrides | None
-) -> pd.DataFrame:
-    """Build llm_calls rows from the staged spans and stage them; returns the frame."""
-    if "spans" not in stage.tables or stage.count("spans") == 0:
-        return pd.DataFrame()
+def _alias_keys() -> list[str]:
     keys: list[str] = []
     for names in ALIASES.values():
         keys.extend(n for n in names if n not in keys)
-    paths = ", ".join(f"'{_path(k)}'" for k in keys)
+    return keys
+
+
+def llm_select_sql(
+    attr: Callable[[str], str], res: Callable[[str], str], oi: str, source: str
+) -> str:
+    """``SELECT ... FROM source WHERE ...`` of the raw llm_calls columns of inference spans.
+
+    ``attr(key)`` / ``res(key)`` give the SQL expression of a span / resource attribute's text
+    value (NULL when absent); ``oi`` is a boolean SQL expression (OpenInference attributes
+    present). The input relation must have trace_id, span_id, start_ts, duration_ms,
+    status_code, status_message, service and _pos.
+    """
     ops = ", ".join(f"'{o}'" for o in INFERENCE_OPERATIONS)
     non = ", ".join(f"'{o}'" for o in NON_INFERENCE_OPERATIONS)
-    idx = {k: i + 1 for i, k in enumerate(keys)}
 
     def first(field: str) -> str:
-        return "coalesce(" + ", ".join(f"a[{idx[k]}]" for k in ALIASES[field]) + ")"
+        return "coalesce(" + ", ".join(attr(k) for k in ALIASES[field]) + ")"
 
     def first_res(field: str) -> str:
-        return "coalesce(" + ", ".join(f"r[{idx[k]}]" for k in ALIASES[field]) + ")"
+        return "coalesce(" + ", ".join(res(k) for k in ALIASES[field]) + ")"
 
-    cur = " OR ".join(f"a[{idx[k]}] IS NOT NULL" for k in sorted(_CURRENT))
-    dep = " OR ".join(f"a[{idx[k]}] IS NOT NULL" for k in sorted(_DEPRECATED))
+    cur = " OR ".join(f"{attr(k)} IS NOT NULL" for k in sorted(_CURRENT))
+    dep = " OR ".join(f"{attr(k)} IS NOT NULL" for k in sorted(_DEPRECATED))
     tok = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
-    sql = f"""
-    WITH x AS (
-      SELECT trace_id, span_id, start_ts, duration_ms, status_code, status_message, service, _pos,
-             json_extract_string(attributes, [{paths}]) AS a,
-             json_extract_string(resource, [{paths}]) AS r,
-             (attributes LIKE '%"llm.%' OR attributes LIKE '%"openinference.%') AS oi
-      FROM stage_spans
-      WHERE attributes LIKE '%gen_ai.%' OR attributes LIKE '%llm.%'
-         OR attributes LIKE '%openinference.%')
+    return f"""
     SELECT trace_id, span_id, start_ts AS ts, duration_ms AS latency_ms, status_code,
            status_message, service,
            {first("provider")} AS provider_span, {first_res("provider")} AS provider_res,
@@ -139,24 +138,71 @@ def extract_llm_calls(
            TRY_CAST({first("reported_cost_usd")} AS DOUBLE) AS reported_cost_usd,
            {first("error_attr")} AS error_attr, {first("http_status")} AS http_status,
            {first("exception_type")} AS exception_type,
-           CASE WHEN ({cur})::INT + ({dep})::INT + oi::INT > 1 THEN 'mixed'
-                WHEN {dep} THEN 'deprecated' WHEN oi THEN 'openinference'
+           CASE WHEN ({cur})::INT + ({dep})::INT + ({oi})::INT > 1 THEN 'mixed'
+                WHEN {dep} THEN 'deprecated' WHEN {oi} THEN 'openinference'
                 ELSE 'current' END AS attr_style,
            _pos
-    FROM x
+    FROM {source}
     WHERE (lower(coalesce({first("operation")}, '')) IN ({ops})
            OR upper(coalesce({first("oi_kind")}, '')) IN ('LLM', 'EMBEDDING')
            OR {first("input_tokens")} IS NOT NULL OR {first("output_tokens")} IS NOT NULL)
       AND lower(coalesce({first("operation")}, '')) NOT IN ({non})
     """
-    raw = stage.con.execute(sql).df()
-    if raw.empty:
+
+
+#: llm_calls rows are finished and priced in batches of this many rows (bounded memory)
+LLM_BATCH_ROWS = 100_000
+
+
+def extract_llm_calls(stage: Stage, settings: Settings, overrides: PriceOverrides | None) -> int:
+    """Build llm_calls rows from the staged spans and stage them; returns how many.
+
+    Readers that already staged the raw GenAI columns (``stage__llm_raw``, the OTLP path) are
+    used directly, restricted to the spans that survived the in-file dedupe; otherwise the
+    columns are read from the staged spans' JSON attributes.
+    """
+    if "spans" not in stage.tables or stage.count("spans") == 0:
         stage.ensure("llm_calls")
-        return raw
-    frame = _finish(raw, settings)
-    priced = price_frame(frame, overrides)
-    stage.append("llm_calls", priced)
-    return priced
+        return 0
+    if stage.llm_raw:
+        stage.con.execute(
+            """
+            CREATE OR REPLACE TABLE stage__llm_batch AS
+            SELECT * FROM stage__llm_raw
+            WHERE _pos IN (SELECT _pos FROM stage_spans)
+            """
+        )
+    else:
+        keys = _alias_keys()
+        paths = ", ".join(f"'{_path(k)}'" for k in keys)
+        idx = {k: i + 1 for i, k in enumerate(keys)}
+        body = llm_select_sql(lambda k: f"a[{idx[k]}]", lambda k: f"r[{idx[k]}]", "oi", "x")
+        stage.con.execute(
+            f"""
+            CREATE OR REPLACE TABLE stage__llm_batch AS
+            WITH x AS (
+              SELECT trace_id, span_id, start_ts, duration_ms, status_code, status_message,
+                     service, _pos,
+                     json_extract_string(attributes, [{paths}]) AS a,
+                     json_extract_string(resource, [{paths}]) AS r,
+                     (attributes LIKE '%"llm.%' OR attributes LIKE '%"openinference.%') AS oi
+              FROM stage_spans
+              WHERE attributes LIKE '%gen_ai.%' OR attributes LIKE '%llm.%'
+                 OR attributes LIKE '%openinference.%')
+            {body}
+            """
+        )
+    stage.ensure("llm_calls")
+    total = int(stage.con.execute("SELECT count(*) FROM stage__llm_batch").fetchall()[0][0])
+    for lo in range(0, total, LLM_BATCH_ROWS):
+        raw = stage.con.execute(
+            "SELECT * FROM stage__llm_batch ORDER BY rowid LIMIT ? OFFSET ?", [LLM_BATCH_ROWS, lo]
+        ).df()
+        priced = price_frame(_finish(raw, settings), overrides)
+        stage.append("llm_calls", priced)
+        del raw, priced
+    stage.con.execute("DROP TABLE stage__llm_batch")
+    return total
 
 
 def _finish(raw: pd.DataFrame, settings: Settings) -> pd.DataFrame:

@@ -7,6 +7,8 @@ DuckDB (no writer lock held), then in ONE writer transaction insert every staged
 quarantined records and the ``ingest_log`` row, and commit. A file loads completely or not at
 all. A file that cannot be parsed at all raises :class:`IngestError` inside, is recorded in
 ``ingest_log`` as ``failed`` (nothing else stored), and loading continues with the next file.
+Files found while walking a folder whose format is not recognised (e.g. a simulator's
+``manifest.json``) are reported as ``skipped`` and not logged; a file named explicitly fails.
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ import duckdb
 import pandas as pd
 
 from lumina_analytics.config import Settings, get_settings
-from lumina_analytics.errors import IngestError, WarehouseError
+from lumina_analytics.errors import IngestError, UnknownFormatError, WarehouseError
 from lumina_analytics.ingest.detect import detect_format
 from lumina_analytics.ingest.stage import Stage
 from lumina_analytics.pricing import PriceOverrides, load_overrides
 from lumina_analytics.schema import TABLES
 from lumina_analytics.warehouse import Warehouse
+
+#: memory limit of the writer connection during a commit (DuckDB spills beyond it)
+COMMIT_MEMORY_LIMIT = os.environ.get("LUMINA_COMMIT_MEMORY_LIMIT", "1GB")
 
 _HIDDEN = re.compile(r"(^\.|~$|\.(md|txt|lock|wal|duckdb|yaml|yml)$|^LICENSE)", re.I)
 
@@ -131,7 +136,7 @@ class IngestReport:
         n_fail = sum(f.status == "failed" for f in self.files)
         lines.append(
             f"{len(self.files)} file(s): {len(self.files) - n_skip - n_fail} loaded, "
-            f"{n_skip} skipped (already loaded), {n_fail} failed"
+            f"{n_skip} skipped (already loaded or not telemetry), {n_fail} failed"
         )
         return "\n".join(lines)
 
@@ -141,15 +146,21 @@ class IngestReport:
 
 def iter_files(paths: Sequence[str | os.PathLike[str]]) -> Iterator[Path]:
     """Files named directly, and files under named folders (recursive, sorted, hidden skipped)."""
+    for p, _in_folder in _iter_files_flagged(paths):
+        yield p
+
+
+def _iter_files_flagged(paths: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[Path, bool]]:
+    """Like :func:`iter_files`, with a flag telling whether the file was found in a folder."""
     for raw in paths:
         p = Path(raw).expanduser()
         if p.is_dir():
             for child in sorted(p.rglob("*")):
                 rel = child.relative_to(p)
                 if child.is_file() and not any(_HIDDEN.search(part) for part in rel.parts):
-                    yield child
+                    yield child, True
         else:
-            yield p
+            yield p, False
 
 
 def file_sha256(path: Path) -> str:
@@ -225,7 +236,7 @@ def _commit(wh: Warehouse, stage: Stage, result: FileResult, started: datetime) 
     """Write the staged rows; returns False if the same content was loaded meanwhile."""
     with wh.writer() as con:
         con.execute("SET enable_progress_bar = false")
-        con.execute("SET memory_limit = '1GB'")  # bounded; DuckDB spills beyond it
+        con.execute(f"SET memory_limit = '{COMMIT_MEMORY_LIMIT}'")  # DuckDB spills beyond it
         con.execute("BEGIN TRANSACTION")
         try:
             n = con.execute(
@@ -303,10 +314,13 @@ def ingest_file(
     mapping: str | Path | None = None,
     on_bytes: Callable[[int], None] | None = None,
     stage: Stage | None = None,
+    skip_unknown: bool = False,
 ) -> FileResult:
     """Load one file (see module docstring); never raises IngestError, returns its result.
 
     ``stage`` lets a caller reuse one staging database across files (it is reset here).
+    ``skip_unknown`` (used for files found in a folder) reports a file whose format is not
+    recognised as ``skipped`` (not logged) instead of ``failed``.
     """
     started = _utcnow()
     spath = str(path.resolve()) if path.exists() else str(path)
@@ -315,6 +329,17 @@ def ingest_file(
         return res
     sha = file_sha256(path)
     result = FileResult(spath, sha, None, "ok")
+    if skip_unknown and table is None and mapping is None:
+        try:
+            detect_format(path)
+        except UnknownFormatError as exc:
+            result.status = "skipped"
+            result.message = f"not a telemetry file, skipped ({exc.problem})"
+            if on_bytes is not None:
+                on_bytes(path.stat().st_size)
+            return result
+        except IngestError:
+            pass
     if _already_loaded(wh, sha):
         result.status = "skipped"
         result.message = "same content already loaded"
@@ -337,7 +362,7 @@ def ingest_file(
                     spath,
                     None,
                     f"staging ran out of memory ({exc}); split the file or raise "
-                    "LUMINA_STAGE_MEMORY_LIMIT (default 2GB)",
+                    "LUMINA_STAGE_MEMORY_LIMIT (default 512MB)",
                 ) from exc
         except IngestError as exc:
             result.status = "failed"
@@ -383,7 +408,8 @@ def ingest_paths(
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
     overrides_path = price_overrides if price_overrides is not None else settings.price_overrides
     overrides = load_overrides(overrides_path) if overrides_path else None
-    files = list(iter_files(paths))
+    flagged = list(_iter_files_flagged(paths))
+    files = [f for f, _ in flagged]
     report = IngestReport(warehouse=str(wh.path))
     show = sys.stderr.isatty() if progress is None else progress
     total = sum(f.stat().st_size for f in files if f.is_file())
@@ -394,7 +420,7 @@ def ingest_paths(
         bar = tqdm(total=total, unit="B", unit_scale=True, desc="ingest", file=sys.stderr)
     stage: Stage | None = None
     try:
-        for f in files:
+        for f, in_folder in flagged:
             if bar is not None:
                 bar.set_postfix_str(f.name[-30:])
             done = 0
@@ -407,7 +433,9 @@ def ingest_paths(
 
             if stage is None:
                 stage = Stage(str(f), "")
-            res = ingest_file(f, wh, settings, overrides, table, mapping, on_bytes, stage)
+            res = ingest_file(
+                f, wh, settings, overrides, table, mapping, on_bytes, stage, skip_unknown=in_folder
+            )
             if bar is not None and f.is_file():
                 rest = f.stat().st_size - done
                 if rest > 0:

@@ -1,9 +1,17 @@
 """OTLP/JSON readers: traces (vectorised in DuckDB), metrics and logs.
 
 Input: one JSON document (``TracesData``/``MetricsData``/``LogsData``) or JSON Lines with one
-such document per line, optionally gzip-compressed. Files are read in bounded chunks
-(``CHUNK_BYTES``) so memory stays flat on JSON Lines of any size; a single multi-line JSON
-document is read whole (use JSON Lines for very large exports).
+such document per line, optionally gzip-compressed. Files are read in bounded chunks of whole
+lines (``TRACE_CHUNK_BYTES`` for traces, ``CHUNK_BYTES`` for metrics/logs) so memory stays
+bounded on JSON Lines of any size; a single multi-line JSON document is read whole (use JSON
+Lines for very large exports).
+
+Traces path (one SQL pass per chunk, no Python per span): Arrow splits the chunk into lines and
+checks UTF-8; ``json_valid`` flags bad lines (quarantined); ``from_json`` with an explicit
+struct schema parses the rest; ``UNNEST`` + ``generate_subscripts`` give each span its
+``span K of line N`` position (counted across resourceSpans/scopeSpans); ids, enums, times and
+validation are vector expressions; attributes become a JSON object; the ~40 GenAI attribute
+keys are pulled from the attribute lists into ``stage__llm_raw`` for :mod:`.genai`.
 
 Decisions (documented behaviour):
 
@@ -26,18 +34,16 @@ Decisions (documented behaviour):
 from __future__ import annotations
 
 import json
-import re
-import shutil
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 
 from lumina_analytics.errors import IngestError
-from lumina_analytics.ingest.detect import decode_text, is_gzip, open_binary
-from lumina_analytics.ingest.stage import RAW_LIMIT, Stage
+from lumina_analytics.ingest.detect import decode_text, open_binary
+from lumina_analytics.ingest.stage import RAW_LIMIT, STAGE_MEMORY_LIMIT, Stage
 
 CHUNK_BYTES = 32 * 1024 * 1024
 MAX_ATTR_CHARS = 64 * 1024
@@ -148,7 +154,7 @@ def install_macros(stage: Stage) -> None:
 
 
 def iter_line_chunks(
-    path: Path, on_bytes: Callable[[int], None] | None = None
+    path: Path, on_bytes: Callable[[int], None] | None = None, chunk_bytes: int = CHUNK_BYTES
 ) -> Iterator[tuple[int, str]]:
     """Yield ``(first_line_number, text)`` chunks of whole lines, decoded as UTF-8."""
     line_no = 1
@@ -156,7 +162,7 @@ def iter_line_chunks(
     carry = b""
     with open_binary(path) as f:
         while True:
-            block = f.read(CHUNK_BYTES)
+            block = f.read(chunk_bytes)
             if on_bytes is not None and block:
                 on_bytes(len(block))
             if not block:
@@ -203,42 +209,85 @@ def _chunks(path: Path, on_bytes: Callable[[int], None] | None) -> Iterator[tupl
     yield 1, decode_text(path, data), True
 
 
-def _load_all_lines(stage: Stage, path: Path) -> int:
-    """Load every line of a JSON Lines file into ``_all`` (line_no, line) with DuckDB's
-    CSV reader (C++, spills to disk); returns the number of lines."""
-    if is_gzip(path):
-        # DuckDB's gzip CSV path reserves 16x max_line_size; unpack to the stage's temp dir
-        plain = Path(stage.tmpdir) / "unpacked.jsonl"
-        with open_binary(path) as src, open(plain, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 22)
-        path = plain
+#: lines per staged batch of a JSON Lines traces file are bounded by ``TRACE_CHUNK_BYTES``
+TRACE_CHUNK_BYTES = 8 * 1024 * 1024
+#: staging memory limit while a single multi-line JSON document (not JSON Lines) is parsed
+WHOLE_DOCUMENT_MEMORY_LIMIT = os.environ.get("LUMINA_WHOLE_DOCUMENT_MEMORY_LIMIT", "2GB")
+
+
+def _iter_byte_chunks(
+    path: Path, on_bytes: Callable[[int], None] | None, chunk_bytes: int
+) -> Iterator[tuple[int, int, bytes]]:
+    """Yield ``(first_line_number, byte_offset, data)`` chunks of whole lines (raw bytes)."""
+    line_no = 1
+    offset = 0
+    carry = b""
+    with open_binary(path) as f:
+        while True:
+            block = f.read(chunk_bytes)
+            if on_bytes is not None and block:
+                on_bytes(len(block))
+            if not block:
+                if carry:
+                    yield line_no, offset, carry
+                return
+            data = carry + block
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data
+                continue
+            complete, carry = data[: cut + 1], data[cut + 1 :]
+            yield line_no, offset, complete
+            line_no += complete.count(b"\n")
+            offset += len(complete)
+
+
+def _register_lines(stage: Stage, path: Path, first_line: int, offset: int, data: bytes) -> int:
+    """Replace ``_lines`` (line_no, line) with the lines of ``data``; returns how many.
+
+    Splitting and UTF-8 validation happen in Arrow (C++); invalid UTF-8 fails the file with
+    the byte and line named.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if offset == 0 and data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+        offset = 3
+    if data.endswith(b"\n"):
+        data = data[:-1]
+    try:
+        text = pa.array([data], pa.large_binary()).cast(pa.large_string())
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        decode_text(path, data, offset)  # raises IngestError naming the byte and line
+        raise
+    lines = pc.split_pattern(text, "\n").flatten()
+    del text
+    tbl = pa.table(
+        {
+            "line_no": pa.array(range(first_line, first_line + len(lines)), pa.int64()),
+            "line": lines,
+        }
+    )
+    stage.con.register("_lumina_lines", tbl)
     try:
         stage.con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE _all AS
-            SELECT row_number() OVER () AS line_no, line FROM read_csv(?,
-              columns = {'line': 'VARCHAR'}, delim = chr(31), quote = '', escape = '',
-              header = false, auto_detect = false, max_line_size = 268435456,
-              compression = ?)
-            """,
-            [str(path), "none"],
+            "CREATE OR REPLACE TEMP TABLE _lines AS SELECT line_no, line, "
+            "CASE WHEN trim(line) <> '' THEN json_valid(line) END AS ok FROM _lumina_lines"
         )
-    except duckdb.Error as exc:
-        msg = str(exc)
-        m = re.search(r"Error on Line: (\d+)", msg)
-        where = f"line {m.group(1)}" if m else None
-        if "unicode" in msg.lower() or "utf" in msg.lower():
-            raise IngestError(
-                stage.path, where, "not UTF-8 text; re-encode the file as UTF-8"
-            ) from exc
-        raise IngestError(stage.path, where, f"cannot read lines: {msg.splitlines()[0]}") from exc
-    return int(stage.con.execute("SELECT count(*) FROM _all").fetchall()[0][0])
+    finally:
+        stage.con.unregister("_lumina_lines")
+    return len(lines)
 
 
 def _line_batches(
     stage: Stage, path: Path, on_bytes: Callable[[int], None] | None
 ) -> Iterator[bool]:
-    """Fill ``_lines`` batch after batch (bounded size); yields whether it is a whole document."""
+    """Fill ``_lines`` batch after batch (bounded size); yields whether it is a whole document.
+
+    JSON Lines are cut into batches of whole lines of about ``TRACE_CHUNK_BYTES`` so memory
+    does not grow with the file; invalid JSON lines are quarantined here.
+    """
     if not _first_line_is_document(path):
         with open_binary(path) as f:
             data = f.read()
@@ -247,123 +296,203 @@ def _line_batches(
         text = decode_text(path, data)
         stage.con.execute("DROP TABLE IF EXISTS _lines")
         stage.con.execute(
-            "CREATE TEMP TABLE _lines AS SELECT 1::BIGINT AS line_no, ?::VARCHAR AS line", [text]
+            "CREATE TEMP TABLE _lines AS SELECT 1::BIGINT AS line_no, ?::VARCHAR AS line, "
+            "json_valid(?::VARCHAR) AS ok",
+            [text, text],
         )
-        if not stage.con.execute("SELECT json_valid(line) FROM _lines").fetchall()[0][0]:
+        del text
+        if not stage.con.execute("SELECT ok FROM _lines").fetchall()[0][0]:
             raise IngestError(
                 stage.path,
                 None,
                 "not valid JSON (truncated or malformed document); nothing was loaded",
             )
-        yield True
+        # a whole document is parsed at once: allow it more memory than line batches need
+        stage.con.execute(f"SET memory_limit = '{WHOLE_DOCUMENT_MEMORY_LIMIT}'")
+        try:
+            yield True
+        finally:
+            stage.con.execute(f"SET memory_limit = '{STAGE_MEMORY_LIMIT}'")
         return
-    _load_all_lines(stage, path)
-    stage.con.execute("DROP TABLE IF EXISTS _lines")
-    stage.con.execute("ALTER TABLE _all RENAME TO _lines")
-    bad = stage.con.execute(
-        f"SELECT line_no, left(line, {RAW_LIMIT}) FROM _lines "
-        "WHERE trim(line) <> '' AND NOT json_valid(line)"
-    ).fetchall()
-    for line_no, raw in bad:
-        stage.quarantine(f"line {line_no}", "line is not valid JSON", raw)
-    if on_bytes is not None:
-        on_bytes(path.stat().st_size)
-    yield False
+    for first_line, offset, data in _iter_byte_chunks(path, on_bytes, TRACE_CHUNK_BYTES):
+        _register_lines(stage, path, first_line, offset, data)
+        del data
+        stage.con.execute(
+            f"""
+            INSERT INTO stage_quarantine
+            SELECT 'line ' || line_no, 'line is not valid JSON', left(line, {RAW_LIMIT})
+            FROM _lines WHERE NOT ok
+            """
+        )
+        yield False
+
+
+def _interest_keys_sql() -> str:
+    from lumina_analytics.ingest.genai import ALIASES
+
+    keys: list[str] = []
+    for names in ALIASES.values():
+        keys.extend(n for n in names if n not in keys)
+    return ", ".join("'" + k.replace("'", "''") + "'" for k in keys)
+
+
+def _llm_raw_sql() -> str:
+    """SQL turning the valid GenAI candidate spans of ``_sp`` into raw llm_calls columns."""
+    from lumina_analytics.ingest.genai import ALIASES, llm_select_sql
+
+    keys: list[str] = []
+    for names in ALIASES.values():
+        keys.extend(n for n in names if n not in keys)
+
+    def lookup(lst: str, key: str) -> str:
+        k = key.replace("'", "''")
+        return f"list_filter({lst}, lambda x: x.k = '{k}')[1].v"
+
+    # each attribute is looked up once (columns "a<i>" / "r<i>"), then referenced by name
+    cols = ", ".join(
+        f'{lookup("a", k)} AS "a{i}", {lookup("r", k)} AS "r{i}"' for i, k in enumerate(keys)
+    )
+    idx = {k: i for i, k in enumerate(keys)}
+    src = (
+        f"(SELECT trace_id, span_id, start_ts, duration_ms, status_code, status_message, "
+        f"service, _pos, oi, {cols} FROM _sp WHERE problem IS NULL AND a IS NOT NULL)"
+    )
+    return llm_select_sql(lambda k: f'"a{idx[k]}"', lambda k: f'"r{idx[k]}"', "oi", src)
+
+
+def _spans_sql(drop_content: bool) -> str:
+    """One pass over ``_lines``: parse, unnest, normalise, validate, GenAI candidate keys."""
+    dc = "true" if drop_content else "false"
+    keys = _interest_keys_sql()
+    kv = (
+        "lambda x: {'k': x.key, 'v': coalesce(x.value.stringValue, x.value.intValue, "
+        "x.value.doubleValue, x.value.boolValue, x.value.bytesValue)}"
+    )
+    return f"""
+    WITH d AS (
+      SELECT line_no, from_json(line, '{_TRACES_DOC}') AS doc
+      FROM _lines WHERE ok),
+    c AS (
+      SELECT line_no, doc, list_transform(doc.resourceSpans,
+             lambda rs: list_transform(rs.scopeSpans, lambda s: len(s.spans))) AS cnt
+      FROM d),
+    rs AS (SELECT line_no, cnt, unnest(doc.resourceSpans) AS rs,
+                  generate_subscripts(doc.resourceSpans, 1) AS ri FROM c),
+    ss AS (SELECT line_no,
+                  lumina_attrs(rs.resource.attributes, false) AS res,
+                  list_transform(list_filter(rs.resource.attributes,
+                                 lambda x: x.key IN ({keys})), {kv}) AS r,
+                  list_filter(rs.resource.attributes,
+                              lambda x: x.key = 'service.name')[1].value.stringValue AS res_svc,
+                  coalesce(list_sum(flatten(cnt[1:ri - 1])), 0) AS off_rs,
+                  cnt[ri] AS cnt_rs,
+                  unnest(rs.scopeSpans) AS ss,
+                  generate_subscripts(rs.scopeSpans, 1) AS si
+           FROM rs),
+    u AS (SELECT line_no, res, r, res_svc,
+                 off_rs + coalesce(list_sum(cnt_rs[1:si - 1]), 0) AS off,
+                 unnest(ss.spans) AS span, generate_subscripts(ss.spans, 1) AS k
+          FROM ss),
+    v AS (
+      SELECT
+        'span ' || (off + k) || ' of line ' || line_no AS _pos,
+        span,
+        lumina_id(span.traceId, 16) AS trace_id,
+        lumina_id(span.spanId, 8) AS span_id,
+        lumina_id(span.parentSpanId, 8) AS parent_span_id,
+        span.name AS name,
+        CASE upper(coalesce(span.kind, '0'))
+          WHEN '0' THEN 'unspecified' WHEN 'SPAN_KIND_UNSPECIFIED' THEN 'unspecified'
+          WHEN '1' THEN 'internal' WHEN 'SPAN_KIND_INTERNAL' THEN 'internal'
+          WHEN '2' THEN 'server' WHEN 'SPAN_KIND_SERVER' THEN 'server'
+          WHEN '3' THEN 'client' WHEN 'SPAN_KIND_CLIENT' THEN 'client'
+          WHEN '4' THEN 'producer' WHEN 'SPAN_KIND_PRODUCER' THEN 'producer'
+          WHEN '5' THEN 'consumer' WHEN 'SPAN_KIND_CONSUMER' THEN 'consumer'
+        END AS kind,
+        CASE upper(coalesce(span.status.code, '0'))
+          WHEN '0' THEN 'unset' WHEN 'STATUS_CODE_UNSET' THEN 'unset'
+          WHEN '1' THEN 'ok' WHEN 'STATUS_CODE_OK' THEN 'ok'
+          WHEN '2' THEN 'error' WHEN 'STATUS_CODE_ERROR' THEN 'error'
+        END AS status_code,
+        lumina_ns(span.startTimeUnixNano) AS st,
+        lumina_ns(span.endTimeUnixNano) AS et,
+        res, r, res_svc,
+        list_transform(list_filter(span.attributes, lambda x: x.key IN ({keys})), {kv}) AS a0
+      FROM u),
+    w AS (
+      SELECT *, CASE
+        WHEN span.traceId IS NULL OR span.traceId = '' THEN 'missing traceId'
+        WHEN trace_id IS NULL THEN 'invalid traceId ' || to_json(span.traceId)
+        WHEN span.spanId IS NULL OR span.spanId = '' THEN 'missing spanId'
+        WHEN span_id IS NULL THEN 'invalid spanId ' || to_json(span.spanId)
+        WHEN nullif(span.parentSpanId, '') IS NOT NULL AND parent_span_id IS NULL
+          THEN 'invalid parentSpanId ' || to_json(span.parentSpanId)
+        WHEN kind IS NULL THEN 'unknown span kind ' || span.kind || ' (expected 0-5)'
+        WHEN status_code IS NULL THEN 'unknown status code ' || span.status.code || ' (expected 0-2)'
+        WHEN st IS NULL THEN 'missing or invalid startTimeUnixNano'
+        WHEN lumina_ts(st) IS NULL THEN 'startTimeUnixNano ' || st || ' out of range'
+        WHEN span.endTimeUnixNano IS NOT NULL AND et IS NULL THEN 'invalid endTimeUnixNano'
+        WHEN et IS NOT NULL AND lumina_ts(et) IS NULL THEN 'endTimeUnixNano ' || et || ' out of range'
+        WHEN et IS NOT NULL AND et < st THEN 'negative duration (end ' || et || ' before start ' || st || ')'
+      END AS problem
+      FROM v)
+    SELECT _pos, problem,
+      CASE WHEN problem IS NOT NULL THEN left(to_json(span)::VARCHAR, {RAW_LIMIT}) END AS raw,
+      trace_id, span_id, parent_span_id, name, kind, status_code,
+      span.status.message AS status_message,
+      lumina_ts(st) AS start_ts, lumina_ts(et) AS end_ts, CAST(et - st AS DOUBLE) / 1e6 AS duration_ms,
+      CASE WHEN problem IS NULL THEN lumina_attrs(span.attributes, {dc}) END AS attributes,
+      res AS resource,
+      coalesce(res_svc, list_filter(span.attributes,
+               lambda x: x.key = 'service.name')[1].value.stringValue) AS service,
+      CASE WHEN gen THEN a0 END AS a,
+      CASE WHEN gen THEN len(list_filter(span.attributes, lambda x: starts_with(x.key, 'llm.')
+          OR starts_with(x.key, 'openinference.'))) > 0 END AS oi,
+      r
+    FROM (SELECT *, problem IS NULL AND len(list_filter(a0, lambda x: starts_with(x.k, 'gen_ai.')
+                    OR starts_with(x.k, 'llm.') OR starts_with(x.k, 'openinference.'))) > 0 AS gen
+          FROM w)
+    """
 
 
 def read_otlp_traces(
     path: Path, stage: Stage, drop_content: bool, on_bytes: Callable[[int], None] | None = None
 ) -> None:
-    """Stage spans from an OTLP/JSON traces file."""
+    """Stage spans from an OTLP/JSON traces file, batch by batch, all in DuckDB SQL.
+
+    Besides ``stage_spans`` this stages the raw GenAI columns of inference spans in
+    ``stage__llm_raw`` (read straight from the attribute lists, no JSON re-parsing);
+    :func:`lumina_analytics.ingest.genai.extract_llm_calls` finishes and prices them.
+    """
     install_macros(stage)
     name = stage.ensure("spans")
-    dc = "true" if drop_content else "false"
+    spans_sql = _spans_sql(drop_content)
+    llm_sql = _llm_raw_sql()
+    stage.con.execute("DROP TABLE IF EXISTS stage__llm_raw")
+    created = False
     for _whole in _line_batches(stage, path, on_bytes):
+        stage.con.execute(f"CREATE OR REPLACE TEMP TABLE _sp AS {spans_sql}")
         stage.con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE _sp AS
-            WITH d AS (
-              SELECT line_no, from_json(line, '{_TRACES_DOC}') AS doc
-              FROM _lines WHERE json_valid(line)),
-            rs AS (SELECT line_no, unnest(doc.resourceSpans) AS rs FROM d),
-            ss AS (SELECT line_no, lumina_attrs(rs.resource.attributes, false) AS res,
-                          unnest(rs.scopeSpans) AS ss
-                   FROM rs),
-            sp AS (SELECT line_no, res, unnest(ss.spans) AS span FROM ss),
-            u AS (SELECT line_no, row_number() OVER (PARTITION BY line_no) AS idx,
-                         {{'res': res, 'span': span}} AS e FROM sp)
-            SELECT
-              'span ' || idx || ' of line ' || line_no AS _pos,
-              e.span AS raw_span,
-              lumina_id(e.span.traceId, 16) AS trace_id,
-              lumina_id(e.span.spanId, 8) AS span_id,
-              lumina_id(e.span.parentSpanId, 8) AS parent_span_id,
-              nullif(e.span.parentSpanId, '') IS NOT NULL AND lumina_id(e.span.parentSpanId, 8) IS NULL AS bad_parent,
-              e.span.name AS name,
-              CASE upper(coalesce(e.span.kind, '0'))
-                WHEN '0' THEN 'unspecified' WHEN 'SPAN_KIND_UNSPECIFIED' THEN 'unspecified'
-                WHEN '1' THEN 'internal' WHEN 'SPAN_KIND_INTERNAL' THEN 'internal'
-                WHEN '2' THEN 'server' WHEN 'SPAN_KIND_SERVER' THEN 'server'
-                WHEN '3' THEN 'client' WHEN 'SPAN_KIND_CLIENT' THEN 'client'
-                WHEN '4' THEN 'producer' WHEN 'SPAN_KIND_PRODUCER' THEN 'producer'
-                WHEN '5' THEN 'consumer' WHEN 'SPAN_KIND_CONSUMER' THEN 'consumer'
-              END AS kind,
-              e.span.kind AS raw_kind,
-              CASE upper(coalesce(e.span.status.code, '0'))
-                WHEN '0' THEN 'unset' WHEN 'STATUS_CODE_UNSET' THEN 'unset'
-                WHEN '1' THEN 'ok' WHEN 'STATUS_CODE_OK' THEN 'ok'
-                WHEN '2' THEN 'error' WHEN 'STATUS_CODE_ERROR' THEN 'error'
-              END AS status_code,
-              e.span.status.code AS raw_status,
-              e.span.status.message AS status_message,
-              lumina_ns(e.span.startTimeUnixNano) AS st,
-              lumina_ns(e.span.endTimeUnixNano) AS et,
-              lumina_attrs(e.span.attributes, {dc}) AS attributes,
-              e.res AS resource
-            FROM u
-            """
-        )
-        stage.con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE _sp2 AS
-            SELECT *, CASE
-              WHEN raw_span.traceId IS NULL OR raw_span.traceId = '' THEN 'missing traceId'
-              WHEN trace_id IS NULL THEN 'invalid traceId ' || to_json(raw_span.traceId)
-              WHEN raw_span.spanId IS NULL OR raw_span.spanId = '' THEN 'missing spanId'
-              WHEN span_id IS NULL THEN 'invalid spanId ' || to_json(raw_span.spanId)
-              WHEN bad_parent THEN 'invalid parentSpanId ' || to_json(raw_span.parentSpanId)
-              WHEN kind IS NULL THEN 'unknown span kind ' || raw_kind || ' (expected 0-5)'
-              WHEN status_code IS NULL THEN 'unknown status code ' || raw_status || ' (expected 0-2)'
-              WHEN st IS NULL THEN 'missing or invalid startTimeUnixNano'
-              WHEN lumina_ts(st) IS NULL THEN 'startTimeUnixNano ' || st || ' out of range'
-              WHEN raw_span.endTimeUnixNano IS NOT NULL AND et IS NULL THEN 'invalid endTimeUnixNano'
-              WHEN et IS NOT NULL AND lumina_ts(et) IS NULL THEN 'endTimeUnixNano ' || et || ' out of range'
-              WHEN et IS NOT NULL AND et < st THEN 'negative duration (end ' || et || ' before start ' || st || ')'
-            END AS problem
-            FROM _sp
-            """
-        )
-        stage.con.execute(
-            f"""
-            INSERT INTO stage_quarantine
-            SELECT _pos, problem, left(to_json(raw_span)::VARCHAR, {RAW_LIMIT}) FROM _sp2
-            WHERE problem IS NOT NULL
-            """
+            "INSERT INTO stage_quarantine SELECT _pos, problem, raw FROM _sp "
+            "WHERE problem IS NOT NULL"
         )
         stage.con.execute(
             f"""
             INSERT INTO "{name}" (trace_id, span_id, parent_span_id, name, kind, service, start_ts,
               end_ts, duration_ms, status_code, status_message, attributes, resource, _pos)
-            SELECT trace_id, span_id, parent_span_id, name, kind,
-              coalesce(json_extract_string(resource, '$."service.name"'),
-                       json_extract_string(attributes, '$."service.name"')),
-              lumina_ts(st), lumina_ts(et), CAST(et - st AS DOUBLE) / 1e6, status_code,
-              status_message, attributes, resource, _pos
-            FROM _sp2 WHERE problem IS NULL
+            SELECT trace_id, span_id, parent_span_id, name, kind, service, start_ts, end_ts,
+              duration_ms, status_code, status_message, attributes, resource, _pos
+            FROM _sp WHERE problem IS NULL
             """
         )
-        stage.con.execute("DROP TABLE _sp; DROP TABLE _sp2; DROP TABLE _lines")
+        if created:
+            stage.con.execute(f"INSERT INTO stage__llm_raw {llm_sql}")
+        else:
+            stage.con.execute(f"CREATE TABLE stage__llm_raw AS {llm_sql}")
+            created = True
+        stage.con.execute("DROP TABLE _sp; DROP TABLE _lines")
     stage.ensure("spans")
+    stage.llm_raw = created
 
 
 # -- metrics and logs (Python; these files are far smaller than traces) ---------------------

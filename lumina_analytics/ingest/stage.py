@@ -19,7 +19,7 @@ from lumina_analytics.warehouse import scratch
 
 RAW_LIMIT = 64 * 1024  # quarantine keeps at most this many characters of the raw record
 #: DuckDB memory limit of the staging database (it spills to a temp dir beyond it where it can)
-STAGE_MEMORY_LIMIT = os.environ.get("LUMINA_STAGE_MEMORY_LIMIT", "2GB")
+STAGE_MEMORY_LIMIT = os.environ.get("LUMINA_STAGE_MEMORY_LIMIT", "512MB")
 
 
 def _staging_type(sql_type: str) -> str:
@@ -44,6 +44,8 @@ class Stage:
             "CREATE TABLE stage_quarantine (position VARCHAR, reason VARCHAR, raw VARCHAR)"
         )
         self.notes: list[str] = []
+        #: True when the reader staged raw GenAI columns in ``stage__llm_raw`` (OTLP path)
+        self.llm_raw = False
 
     def reset(self, path: str, sha256: str) -> None:
         """Empty the stage for the next file (the connection and its macros are reused)."""
@@ -51,7 +53,9 @@ class Stage:
             self.con.execute(f'DROP TABLE IF EXISTS "stage_{table}"')
         self.tables = []
         self.con.execute("DELETE FROM stage_quarantine")
+        self.con.execute("DROP TABLE IF EXISTS stage__llm_raw")
         self.notes = []
+        self.llm_raw = False
         self.path = path
         self.sha256 = sha256
 
