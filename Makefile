@@ -12,7 +12,7 @@ PORT ?= 8866
 DEMO_DAYS ?= 30
 DEMO_SCALE ?= 1.0
 
-.PHONY: help venv demo demo-data reports serve test test-fast check lint format lab lock bench clean
+.PHONY: help venv demo demo-data precompute reports serve test test-fast check lint format lab lock bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -30,13 +30,19 @@ venv: $(STAMP)  ## create .venv from the pinned versions (only when missing or o
 demo-data: venv  ## simulate 30 days of Lumina telemetry and ingest it into data/lumina.duckdb
 	$(BIN)/lumina-analytics demo --days $(DEMO_DAYS) --scale $(DEMO_SCALE)
 
+precompute: venv  ## scheduled results the dashboards read: anomaly scores and persisted forecasts
+	$(BIN)/lumina-analytics anomaly detect --metric requests --by provider
+	$(BIN)/lumina-analytics anomaly detect --metric errors --by provider
+	$(BIN)/lumina-analytics anomaly detect --metric latency_p95 --by provider
+	$(BIN)/lumina-analytics forecast --metric requests --by provider --horizon 48 --persist -o reports/forecast-requests.csv
+
 reports: venv  ## run every report notebook into reports/<date>/ with reports/index.html
-	$(BIN)/lumina-analytics report run --all
+	$(BIN)/lumina-analytics report run --all || echo "some reports failed: see reports/index.html"
 
 serve: venv  ## serve the Voila dashboards on $(HOST):$(PORT)
 	$(BIN)/lumina-analytics dashboards serve --host $(HOST) --port $(PORT)
 
-demo: demo-data reports  ## build the demo warehouse, run the reports, serve the dashboards (NO_SERVE=1 stops before serving)
+demo: demo-data precompute reports  ## build the demo warehouse, run the reports, serve the dashboards (NO_SERVE=1 stops before serving)
 	@if [ -n "$(NO_SERVE)" ]; then \
 	  echo "NO_SERVE set: warehouse in data/lumina.duckdb, reports in reports/index.html; serve later with: make serve"; \
 	else $(MAKE) --no-print-directory serve; fi

@@ -464,13 +464,26 @@ def overview(warehouse: Warehouse | str | None = None) -> Dashboard:
     )
 
 
+_INSIGHTS_CACHE: dict[tuple[Any, ...], list[Any]] = {}
+
+
+def _cached_insights(
+    generate: Callable[..., list[Any]], start: datetime, end: datetime, warehouse: Any, top: int
+) -> list[Any]:
+    """Insights depend on the period only: compute once per period and kernel."""
+    key = (start, end, str(warehouse), top)
+    if key not in _INSIGHTS_CACHE:
+        _INSIGHTS_CACHE[key] = generate(start=start, end=end, warehouse=warehouse, top=top)
+    return _INSIGHTS_CACHE[key]
+
+
 def top_insights(f: Filters, warehouse: Warehouse | str | None = None, top: int = 5) -> list[Any]:
     """The ranked insights for the selection, as sentences (from :mod:`lumina_analytics.insights`)."""
     try:
         from lumina_analytics import insights as ins
     except ImportError:
         raise EmptySelection("Insights are not available in this installation.") from None
-    found = ins.generate(start=f.start, end=f.end, warehouse=warehouse, top=top)
+    found = _cached_insights(ins.generate, f.start, f.end, warehouse, top)
     if not found:
         raise EmptySelection("No notable changes in this period.")
     items = "".join(f"<li>{html.escape(i.sentence)}</li>" for i in found)

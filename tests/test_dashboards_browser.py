@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -42,6 +43,27 @@ def voila(demo_warehouse: Path) -> Iterator[str]:
         pytest.skip("chromium is not installed (apt-get install -y chromium; .ci/run does it)")
     from lumina_analytics.cli.dashboards import voila_command, voila_env
 
+    for cmd in (  # what the scheduled reports precompute for the anomalies-forecasts dashboard
+        ["anomaly", "detect", "--metric", "requests", "--by", "provider"],
+        [
+            "forecast",
+            "--metric",
+            "requests",
+            "--by",
+            "provider",
+            "--horizon",
+            "24",
+            "--persist",
+            "-o",
+            str(demo_warehouse.parent / "fc.csv"),
+        ],
+    ):
+        subprocess.run(
+            [sys.executable, "-m", "lumina_analytics", "--warehouse", str(demo_warehouse), *cmd],
+            check=True,
+            capture_output=True,
+            timeout=900,
+        )
     port = _free_port()
     env = voila_env()
     env["LUMINA_WAREHOUSE"] = str(demo_warehouse)
@@ -104,7 +126,7 @@ class _Page:
         self.external: list[str] = []
         self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
         self.page.on("request", self._on_request)
-        self.page.goto(url, timeout=180_000)
+        self.page.goto(url, timeout=300_000, wait_until="commit")
 
     def _on_request(self, r: Any) -> None:
         if not r.url.startswith(("http://127.0.0.1", "blob:", "data:", "ws://127.0.0.1")):
@@ -130,9 +152,14 @@ class _Page:
         return str(self.page.locator(".lumina-status").first.get_attribute("data-render-id"))
 
 
+def _charts_html(pg: _Page) -> str:
+    charts = pg.page.locator(".vega-embed")
+    return "".join(charts.nth(i).inner_html() for i in range(charts.count()))
+
+
 def _open(browser: Any, voila: str, name: str) -> _Page:
     pg = _Page(browser, f"{voila}/voila/render/{name}.ipynb")
-    pg.page.wait_for_selector(".lumina-status", timeout=180_000)
+    pg.page.wait_for_selector(".lumina-status", timeout=300_000)
     return pg
 
 
@@ -184,7 +211,7 @@ def test_dashboard_kpis_widgets_and_network(
 
     # Change a widget: the first dimension dropdown picks its second option.
     before = pg.render_stamp()
-    charts_before = pg.page.locator(".vega-embed").first.inner_html()
+    charts_before = _charts_html(pg)
     select = pg.page.locator(".widget-dropdown select").first
     option = select.locator("option").nth(1)
     value = str(option.get_attribute("value") or option.inner_text())
@@ -202,7 +229,7 @@ def test_dashboard_kpis_widgets_and_network(
     if dim == "provider":
         assert after["requests"] == _sql_kpis(wh, start, end, label)["requests"]
     if name != "anomalies-forecasts":
-        assert pg.page.locator(".vega-embed").first.inner_html() != charts_before
+        assert _charts_html(pg) != charts_before
     pg.page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}-filtered.png"), full_page=True)
 
     body = pg.page.inner_text("body")

@@ -67,6 +67,16 @@ def _run(args: argparse.Namespace) -> int:
         print(f"skipped {row.unique_id}: {row.reason}", file=sys.stderr)
     if args.save_model:
         est.save(args.save_model)
+    if args.persist:
+        if not args.metric:
+            raise SchemaError("--persist needs --metric (forecasts of warehouse series)")
+        from lumina_analytics.forecasting.report import save_forecasts
+
+        cutoff = est.cutoff_
+        if pd.isna(cutoff):
+            raise SchemaError("no series could be forecast, nothing to store")
+        n = save_forecasts(fc, pd.Timestamp(str(cutoff)), args.metric)
+        print(f"stored {n} forecast rows in the warehouse (metric {args.metric})", file=sys.stderr)
     out = fc[["unique_id", "ds", "yhat", "yhat_lower", "yhat_upper"]]
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +111,15 @@ def register(sub: Any) -> None:
     p.add_argument("--backtest", action="store_true", help="print rolling-origin metrics instead")
     p.add_argument("--windows", type=int, default=3, help="backtest windows (default 3)")
     p.add_argument(
-        "--folds", type=int, default=4, help="inner backtest windows for model choice (default 4)"
+        "--folds",
+        type=int,
+        default=None,
+        help="inner backtest windows for model choice (default: 8 for short series, else 4)",
+    )
+    p.add_argument(
+        "--persist",
+        action="store_true",
+        help="with --metric: also store the forecast in the warehouse `forecasts` table (dashboards read it)",
     )
     p.add_argument("--n-jobs", type=int, default=1, help="worker processes (-1: all cores)")
     p.add_argument("--save-model", metavar="JSON", help="save fitted models as JSON")
