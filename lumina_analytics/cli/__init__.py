@@ -74,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LuminaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ValueError as exc:  # e.g. an unparseable date or number given as an option
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

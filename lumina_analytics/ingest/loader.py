@@ -217,6 +217,7 @@ def parse_file(
     if "spans" in stage.tables and "llm_calls" not in stage.tables:
         genai.extract_llm_calls(stage, settings, overrides)
         stage.dedupe()
+    stage.redact()  # after GenAI extraction: ids and token counts are never secrets
     return fmt
 
 

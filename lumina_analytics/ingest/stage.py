@@ -154,6 +154,23 @@ class Stage:
             self.con.execute("DROP TABLE _ranked")
             self.notes.append(f"{dup} duplicate {table} row(s) in file")
 
+    def redact(self) -> None:
+        """Redact secrets and personal data from staged log bodies, attributes and messages."""
+        from lumina_analytics.privacy import redact_sql
+
+        columns = {
+            "spans": ("attributes", "status_message"),
+            "logs": ("body", "attributes"),
+        }
+        for table, cols in columns.items():
+            if table not in self.tables:
+                continue
+            parts = []
+            for c in cols:
+                parts.append('"' + c + '" = ' + redact_sql('CAST("' + c + '" AS VARCHAR)'))
+            sets = ", ".join(parts)
+            self.con.execute(f'UPDATE "stage_{table}" SET {sets}')
+
 
 def _dump(raw: object) -> str:
     try:
