@@ -107,6 +107,9 @@ def calls_over_time(
     """Requests, errors, p95 latency and spend per time bucket and ``by`` value (long)."""
     if by not in {"provider", "model", "tenant", "agent", "region", "service"}:
         raise LuminaError(f"cannot group by {by!r}")
+    rolled = _calls_over_time_from_rollups(filters, by, grain, warehouse)
+    if rolled is not None:
+        return rolled
     where, params = filters.where()
     return _wh(warehouse).query(
         f"""SELECT time_bucket(CAST(? AS INTERVAL), ts) AS ds, coalesce({by}, 'unknown') AS unique_id,
@@ -114,6 +117,46 @@ def calls_over_time(
                    quantile_cont(latency_ms, 0.95) AS latency_p95_ms, coalesce(sum(cost_usd), 0) AS spend_usd
             FROM llm_calls WHERE {where} GROUP BY ALL ORDER BY ds, unique_id""",
         [grain, *params],
+    )
+
+
+#: Selections at least this long read the hourly/daily rollups when those cover them.
+LONG_RANGE = timedelta(days=35)
+
+
+def _calls_over_time_from_rollups(
+    filters: Filters, by: str, grain: str, warehouse: Warehouse | str | None
+) -> pd.DataFrame | None:
+    """Long, unfiltered selections from the rollups (a year stays fast); None otherwise."""
+    from lumina_analytics.ops.rollups import ROLLUP_DIMENSIONS, read_rollup, rollup_covers
+
+    grains = {"1 day": "day", "1 hour": "hour"}
+    if (
+        grain not in grains
+        or by not in ROLLUP_DIMENSIONS
+        or filters.tenants
+        or filters.providers
+        or filters.models
+        or filters.end - filters.start < LONG_RANGE
+    ):
+        return None
+    try:
+        if rollup_covers(filters.start, filters.end, grains[grain], _wh(warehouse)) is None:
+            return None
+    except Exception:  # an older warehouse without rollup tables
+        return None
+    df = read_rollup(
+        filters.start, filters.end, dimension=by, grain=grains[grain], warehouse=_wh(warehouse)
+    )
+    return pd.DataFrame(
+        {
+            "ds": df["bucket"],
+            "unique_id": df["value"].fillna("unknown").astype(str).replace("(none)", "unknown"),
+            "requests": df["requests"],
+            "errors": df["errors"],
+            "latency_p95_ms": df["latency_p95_ms"],
+            "spend_usd": df["cost_usd"].fillna(0.0),
+        }
     )
 
 

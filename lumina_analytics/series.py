@@ -263,6 +263,9 @@ def load_series(
     t0, t1 = _to_ts(start), _to_ts(end)
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
     by_list = [by] if isinstance(by, str) else list(by)
+    from_rollups = _from_rollups(metric, by_list, width, t0, t1, wh, filters)
+    if from_rollups is not None:
+        return from_rollups
     if metric.startswith("metric:"):
         name = metric.split(":", 1)[1]
         if not name:
@@ -283,6 +286,80 @@ def load_series(
         fill_zero = LLM_METRICS[metric].fill_zero
     agg = pd.DataFrame({"unique_id": _join_ids(raw, gcols), "ds": raw["ds"], "y": raw["y"]})
     return _complete(agg, width, fill_zero, t0, t1)
+
+
+#: Ranges at least this long are read from the hourly/daily rollups when those cover them.
+ROLLUP_MIN_RANGE = pd.Timedelta(days=35)
+
+_ROLLUP_SUMS = {
+    "requests": "sum(requests)",
+    "errors": "sum(errors)",
+    "error_rate": "sum(errors) / nullif(sum(requests), 0)",
+    "input_tokens": "sum(input_tokens)",
+    "output_tokens": "sum(output_tokens)",
+    "tokens": "sum(input_tokens + output_tokens)",
+    "cost_usd": "sum(cost_usd)",
+}
+
+
+def _from_rollups(
+    metric: str,
+    by: list[str],
+    width: pd.Timedelta,
+    t0: pd.Timestamp | None,
+    t1: pd.Timestamp | None,
+    wh: Warehouse,
+    filters: Mapping[str, Sequence[str]] | None,
+) -> pd.DataFrame | None:
+    """Long ranges of count/sum metrics from the rollups, so a year of history stays fast.
+
+    Only when the range is at least :data:`ROLLUP_MIN_RANGE`, the metric is additive, there is
+    at most one grouping column that the rollups carry and no filter, the bucket width is a
+    whole number of hours, and the rollup covers the whole range; otherwise None (raw rows).
+    """
+    from lumina_analytics.ops.rollups import GRAINS, ROLLUP_DIMENSIONS, rollup_covers
+
+    if metric not in _ROLLUP_SUMS or filters or len(by) > 1:
+        return None
+    dimension = by[0] if by else "all"
+    if dimension not in ROLLUP_DIMENSIONS or width % pd.Timedelta(hours=1) != pd.Timedelta(0):
+        return None
+    if t0 is not None and t1 is not None and t1 - t0 < ROLLUP_MIN_RANGE:
+        return None
+    grain = "day" if width % pd.Timedelta(days=1) == pd.Timedelta(0) else "hour"
+    try:
+        span = rollup_covers(t0, t1, grain, wh)
+    except Exception:  # an older warehouse without rollup tables
+        return None
+    if span is None or span[1] - span[0] < ROLLUP_MIN_RANGE:
+        return None
+    lo, hi = pd.Timestamp(span[0]), pd.Timestamp(span[1])
+    raw = wh.query(
+        f"SELECT time_bucket(CAST(? AS INTERVAL), bucket, TIMESTAMP '1970-01-01') AS ds, "
+        f"value AS unique_id, {_ROLLUP_SUMS[metric]} AS y FROM {GRAINS[grain]} "
+        "WHERE dimension = ? AND bucket >= ? AND bucket < ? GROUP BY ALL ORDER BY ds, unique_id",
+        [
+            f"{int(width.total_seconds())} seconds",
+            dimension,
+            lo.to_pydatetime(),
+            hi.to_pydatetime(),
+        ],
+    )
+    if raw.empty:
+        return None
+    agg = pd.DataFrame(
+        {
+            "unique_id": raw["unique_id"]
+            .fillna("unknown")
+            .astype(str)
+            .replace("(none)", "unknown"),
+            "ds": raw["ds"],
+            "y": raw["y"],
+        }
+    )
+    if not by:
+        agg["unique_id"] = "all"
+    return _complete(agg, width, LLM_METRICS[metric].fill_zero, lo, hi)
 
 
 def series_from_frame(

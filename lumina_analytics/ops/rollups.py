@@ -15,7 +15,7 @@ survive. Quantiles cannot be merged exactly across buckets: :func:`read_rollup` 
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 import pandas as pd
@@ -60,7 +60,7 @@ def _select(grain: str, dimension: str) -> str:
         "max(latency_ms) AS latency_max_ms, "
         "sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, "
         "sum(cost_usd) AS cost_usd, CAST(? AS TIMESTAMP) AS refreshed_at "
-        "FROM llm_calls WHERE ts >= ? GROUP BY ALL"
+        "FROM llm_calls WHERE ts >= ? AND ts < ? GROUP BY ALL"
     )
 
 
@@ -75,13 +75,26 @@ def refresh_rollups(
     if horizon != horizon.replace(hour=0, minute=0, second=0, microsecond=0):
         raise SchemaError(f"rollup horizon {horizon} must be midnight (a day boundary)")
     written: dict[str, int] = {}
+    far = datetime(9999, 1, 1)
+    # Days older than the horizon that were never rolled up (a first run, or late data):
+    # roll them up now, one day at a time, before retention may delete their raw rows.
+    old_days = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT date_trunc('day', ts) AS d FROM llm_calls WHERE ts < ? "
+            "EXCEPT SELECT bucket FROM llm_rollup_daily WHERE dimension = 'all' ORDER BY 1",
+            [horizon],
+        ).fetchall()
+    ]
+    ranges = [(d, d + timedelta(days=1)) for d in old_days] + [(horizon, far)]
     for grain, table in GRAINS.items():
-        con.execute(f"DELETE FROM {table} WHERE bucket >= ?", [horizon])
         union = " UNION ALL ".join(_select(grain, d) for d in ROLLUP_DIMENSIONS)
-        params: list[object] = []
-        for _ in ROLLUP_DIMENSIONS:
-            params += [now, horizon]
-        con.execute(f"INSERT INTO {table} {union}", params)
+        for lo, hi in ranges:
+            con.execute(f"DELETE FROM {table} WHERE bucket >= ? AND bucket < ?", [lo, hi])
+            params: list[object] = []
+            for _ in ROLLUP_DIMENSIONS:
+                params += [now, lo, hi]
+            con.execute(f"INSERT INTO {table} {union}", params)
         written[table] = int(
             con.execute(f"SELECT count(*) FROM {table} WHERE bucket >= ?", [horizon]).fetchall()[0][
                 0
@@ -147,3 +160,29 @@ def rollup_long(frame: pd.DataFrame, metric: str = "requests") -> pd.DataFrame:
         }
     )
     return out.sort_values(["unique_id", "ds"]).reset_index(drop=True)
+
+
+def rollup_covers(
+    start: datetime | None,
+    end: datetime | None,
+    grain: str,
+    warehouse: Warehouse | str | os.PathLike[str] | None = None,
+) -> tuple[datetime, datetime] | None:
+    """The ``[start, end)`` the ``grain`` rollup fully covers, or None when it does not.
+
+    Open ends take the rollup's own extent. Used by analyses and dashboards to read long
+    ranges from rollups instead of raw rows (which retention may already have deleted).
+    """
+    wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
+    width = pd.Timedelta(hours=1) if grain == "hour" else pd.Timedelta(days=1)
+    ext = wh.query(
+        f"SELECT min(bucket) AS lo, max(bucket) AS hi FROM {GRAINS[grain]} WHERE dimension = 'all'"
+    )
+    lo, hi = ext["lo"][0], ext["hi"][0]
+    if pd.isna(lo) or pd.isna(hi):
+        return None
+    t0 = pd.Timestamp(start) if start is not None else pd.Timestamp(lo)
+    t1 = pd.Timestamp(end) if end is not None else pd.Timestamp(hi) + width
+    if pd.Timestamp(lo) > t0 or pd.Timestamp(hi) + width < t1:
+        return None
+    return t0.to_pydatetime(), t1.to_pydatetime()
