@@ -16,11 +16,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from lumina_analytics.errors import LuminaError
 from lumina_analytics.warehouse import Warehouse
@@ -28,7 +26,6 @@ from lumina_analytics.warehouse import Warehouse
 log = logging.getLogger(__name__)
 
 ALL = "(all)"
-DEFAULT_BUDGETS = Path(__file__).resolve().parent / "defaults" / "budgets.yaml"
 
 
 class EmptySelection(LuminaError):
@@ -177,31 +174,10 @@ def spend_by(
 
 
 def service_health(filters: Filters, warehouse: Warehouse | str | None = None) -> pd.DataFrame:
-    """Per service from spans in the window: requests (server/root spans), error rate, p50/p95 ms."""
-    where, params = filters.where("start_ts", dims=False)
-    return _wh(warehouse).query(
-        f"""SELECT service, count(*) AS requests,
-                   avg(CASE WHEN status_code = 'error' THEN 1.0 ELSE 0.0 END) AS error_rate,
-                   quantile_cont(duration_ms, 0.5) AS p50_ms, quantile_cont(duration_ms, 0.95) AS p95_ms
-            FROM spans WHERE {where} AND (kind = 'server' OR parent_span_id IS NULL)
-            GROUP BY service ORDER BY requests DESC""",
-        params,
-    )
+    """Per service in the window: spans, requests (server/root spans), error rate, p50/p95 ms."""
+    from lumina_analytics.insights import service_health as health
 
-
-def load_budgets(path: str | Path | None = None) -> dict[str, float]:
-    """Monthly budgets per tenant (``budgets: {tenant: usd}``)."""
-    p = Path(path) if path else DEFAULT_BUDGETS
-    if not p.exists():
-        return {}
-    doc = yaml.safe_load(p.read_text()) or {}
-    raw = doc.get("budgets", {}) if isinstance(doc, dict) else {}
-    out: dict[str, float] = {}
-    for tenant, value in raw.items():
-        amount = value.get("monthly_usd") if isinstance(value, dict) else value
-        if amount is not None:
-            out[str(tenant)] = float(amount)
-    return out
+    return health(filters.start, filters.end, _wh(warehouse))
 
 
 def spend_vs_budget(
@@ -214,7 +190,11 @@ def spend_vs_budget(
     month_start = datetime(end.year, end.month, 1)
     sel = Filters(month_start, end, filters.tenants, filters.providers, filters.models)
     spend = spend_by(sel, "tenant", warehouse)[["tenant", "spend_usd"]]
-    b = budgets if budgets is not None else load_budgets()
+    if budgets is None:
+        from lumina_analytics.costs import load_budgets
+
+        budgets = load_budgets()
+    b = budgets
     spend["budget_usd"] = spend["tenant"].map(b)
     spend["used"] = spend["spend_usd"] / spend["budget_usd"]
     return spend
@@ -448,20 +428,15 @@ def slo_status(health: pd.DataFrame, target: float = DEFAULT_SLO_TARGET) -> pd.D
 
 
 def open_alerts(warehouse: Warehouse | str | None = None) -> pd.DataFrame:
-    """Firing alerts from the alert history (empty when alerting has not run)."""
-    wh = _wh(warehouse)
-    tables = set(wh.query("SELECT table_name FROM information_schema.tables")["table_name"])
-    candidates = [t for t in ("alert_state", "alerts", "alert_history") if t in tables]
-    if not candidates:
+    """Firing alerts from the alert state (a message when alerting has not run or none fire)."""
+    from lumina_analytics.insights import open_alerts as current
+
+    df = current(_wh(warehouse))
+    if df is None:
         raise EmptySelection(
             "Alerting has not run yet: `lumina-analytics alerts evaluate` fills this."
         )
-    table = candidates[0]
-    cols = set(wh.query(f"SELECT * FROM {table} LIMIT 0").columns)
-    if "state" not in cols:
-        raise EmptySelection("No alert state is recorded yet.")
-    df = wh.query(f"SELECT * FROM {table} WHERE state = 'firing'")
-    return require_rows(df, "open alerts (none are firing)")
+    return require_rows(df[df["state"] == "firing"], "open alerts (none are firing)")
 
 
 def _chart_or_empty(frame: pd.DataFrame, what: str) -> pd.DataFrame:

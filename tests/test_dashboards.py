@@ -86,8 +86,10 @@ def test_service_health_slo_and_budget(wh: Warehouse, tmp_path: Path) -> None:
     slo = d.slo_status(health, target=0.99)
     assert set(slo["status"]) <= {"healthy", "at risk", "breached"}
     budgets = tmp_path / "b.yaml"
-    budgets.write_text("budgets:\n  acme: 100\n  globex: {monthly_usd: 5}\n")
-    got = d.spend_vs_budget(f, d.load_budgets(budgets), wh)
+    budgets.write_text("budgets:\n  acme: 100\n  globex: 5\n")
+    from lumina_analytics.costs import load_budgets
+
+    got = d.spend_vs_budget(f, load_budgets(budgets), wh)
     assert dict(zip(got["tenant"], got["budget_usd"], strict=True)) == {
         "acme": 100.0,
         "globex": 5.0,
@@ -120,3 +122,20 @@ def test_serve_dry_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dashboards", "serve", "--dry-run", "--port", "9999"]) == 0
     out = capsys.readouterr().out
     assert "--port=9999" in out and "--Voila.ip=127.0.0.1" in out and "--template=lumina" in out
+
+
+def test_open_alerts_shows_only_firing(wh: Warehouse) -> None:
+    with pytest.raises(d.EmptySelection, match="none are firing"):
+        d.open_alerts(wh)  # migrated warehouse, alert_state empty
+    rows = pd.DataFrame(
+        {
+            "fingerprint": ["a", "b"],
+            "rule": ["error-rate", "latency"],
+            "labels": ['{"provider":"openai"}', "{}"],
+            "state": ["firing", "pending"],
+        }
+    )
+    with wh.writer() as con:
+        append_frame(con, "alert_state", rows)
+    got = d.open_alerts(wh)
+    assert got["rule"].tolist() == ["error-rate"]
