@@ -157,9 +157,18 @@ def _charts_html(pg: _Page) -> str:
     return "".join(charts.nth(i).inner_html() for i in range(charts.count()))
 
 
+def _wait_rendered(pg: _Page, selector: str = ".lumina-status") -> None:
+    """Wait for the dashboard; a page whose kernel connection stalled is reloaded once."""
+    try:
+        pg.page.wait_for_selector(selector, timeout=150_000)
+    except Exception:
+        pg.page.reload(timeout=300_000, wait_until="commit")
+        pg.page.wait_for_selector(selector, timeout=300_000)
+
+
 def _open(browser: Any, voila: str, name: str) -> _Page:
     pg = _Page(browser, f"{voila}/voila/render/{name}.ipynb")
-    pg.page.wait_for_selector(".lumina-status", timeout=300_000)
+    _wait_rendered(pg)
     return pg
 
 
@@ -183,7 +192,7 @@ def test_landing_page_links_every_dashboard(voila: str, browser: Any) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     pg.page.screenshot(path=str(ARTIFACTS / "landing.png"))
     pg.page.click("a.lumina-dashboard-link[href$='cost.ipynb']")
-    pg.page.wait_for_selector(".lumina-kpi", timeout=180_000)
+    _wait_rendered(pg, ".lumina-kpi")
     assert not pg.external, pg.external
     pg.page.close()
 
