@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -124,6 +125,7 @@ class _Page:
         self.page = browser.new_page(viewport={"width": 1300, "height": 1500})
         self.failed: list[str] = []
         self.external: list[str] = []
+        self.reloaded = 0
         self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
         self.page.on("request", self._on_request)
         self.page.goto(url, timeout=300_000, wait_until="commit")
@@ -162,7 +164,10 @@ def _wait_rendered(pg: _Page, selector: str = ".lumina-status") -> None:
     try:
         pg.page.wait_for_selector(selector, timeout=150_000)
     except Exception:
+        pg.reloaded += 1
+        warnings.warn(f"{pg.page.url} stalled on its kernel connection; reloaded", stacklevel=2)
         pg.page.reload(timeout=300_000, wait_until="commit")
+        pg.failed.clear()  # the reload itself aborts the stalled request
         pg.page.wait_for_selector(selector, timeout=300_000)
 
 
