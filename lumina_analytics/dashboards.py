@@ -9,6 +9,7 @@ traceback to a viewer.
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import sys
@@ -272,6 +273,9 @@ class Dashboard:
     warehouse: Warehouse | str | None = None
     show_dims: tuple[str, ...] = ("tenant", "provider", "model")
     default_days: int = 7
+    #: panes computed in a background thread: the page paints without waiting for them and
+    #: they fill in when ready (a newer selection discards an older result)
+    deferred: tuple[str, ...] = ()
     last_render_s: float = 0.0
     renders: int = 0
 
@@ -338,7 +342,7 @@ class Dashboard:
 
     def render(self) -> None:
         """Re-run every pane for the current filters."""
-        from IPython.display import HTML, display
+        from IPython.display import display
 
         t0 = time.perf_counter()
         f = self.filters()
@@ -358,18 +362,13 @@ class Dashboard:
                 self.kpi_box.value = message_html("KPIs are unavailable right now.", "error")
         for name, pane in self.panes.items():
             out = self.outputs[name]
+            if name in self.deferred:
+                self._defer(name, pane, f)
+                continue
             out.clear_output(wait=True)
             with out:
-                try:
-                    for item in pane(f):
-                        display(item)
-                except EmptySelection as exc:
-                    display(HTML(message_html(str(exc) or "No data for this selection.", "info")))
-                except LuminaError as exc:
-                    display(HTML(message_html(str(exc), "warn")))
-                except Exception:
-                    _server_log(f"dashboard pane {name!r} failed")
-                    display(HTML(message_html(f"{name} is unavailable right now.", "error")))
+                for item in _pane_items(name, pane, f):
+                    display(item)
         self.last_render_s = time.perf_counter() - t0
         self.renders += 1
         self.status.value = (
@@ -380,6 +379,46 @@ class Dashboard:
             f"{html.escape((f.end - timedelta(days=1)).strftime('%Y-%m-%d'))} · "
             f"updated in {self.last_render_s:.2f}s</div>"
         )
+
+    def _defer(self, name: str, pane: Pane, f: Filters) -> None:
+        """Show a placeholder now and fill ``name`` from a worker thread when it is computed."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from IPython.display import HTML
+
+        out = self.outputs[name]
+        if not hasattr(self, "_pool"):
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lumina-pane")
+            self._generation: dict[str, int] = {}
+        gen = self._generation.get(name, 0) + 1
+        self._generation[name] = gen
+        out.outputs = ()
+        out.append_display_data(HTML(message_html(f"Computing {name.lower()}…", "info")))
+
+        def work() -> None:
+            items = _pane_items(name, pane, f)
+            if self._generation.get(name) != gen:  # the viewer moved on: drop a stale result
+                return
+            out.outputs = ()  # Output's context manager is not thread-safe; append instead
+            for item in items:
+                out.append_display_data(item)
+
+        self._pool.submit(work)
+
+
+def _pane_items(name: str, pane: Pane, f: Filters) -> list[Any]:
+    """A pane's displayable items, or a message in place of an empty selection or an error."""
+    from IPython.display import HTML
+
+    try:
+        return list(pane(f))
+    except EmptySelection as exc:
+        return [HTML(message_html(str(exc) or "No data for this selection.", "info"))]
+    except LuminaError as exc:
+        return [HTML(message_html(str(exc), "warn"))]
+    except Exception:
+        _server_log(f"dashboard pane {name!r} failed")
+        return [HTML(message_html(f"{name} is unavailable right now.", "error"))]
 
 
 def _server_log(what: str) -> None:
@@ -447,13 +486,17 @@ def overview(warehouse: Warehouse | str | None = None) -> Dashboard:
     """Service health, SLO status, open alerts, spend against budget, top insights."""
     from lumina_analytics import charts
 
+    @functools.lru_cache(maxsize=4)  # the health and SLO panes share one query per selection
+    def health_of(f: Filters) -> pd.DataFrame:
+        return service_health(f, warehouse)
+
     def health(f: Filters) -> list[Any]:
-        h = _chart_or_empty(service_health(f, warehouse), "service health in these dates")
+        h = _chart_or_empty(health_of(f), "service health in these dates")
         chart = charts.bar(h, "service", "p95_ms", title="p95 duration by service (ms)")
         return [h.round(4), chart]
 
     def slo(f: Filters) -> list[Any]:
-        h = _chart_or_empty(service_health(f, warehouse), "service health in these dates")
+        h = _chart_or_empty(health_of(f), "service health in these dates")
         return [slo_status(h).round(4)]
 
     def budget(f: Filters) -> list[Any]:
@@ -479,6 +522,7 @@ def overview(warehouse: Warehouse | str | None = None) -> Dashboard:
         kpi_labels=KPI_LABELS,
         warehouse=warehouse,
         show_dims=("tenant",),
+        deferred=("Top insights",),  # a scan of every series: seconds on a month of data
     )
 
 
@@ -578,14 +622,18 @@ def providers(warehouse: Warehouse | str | None = None) -> Dashboard:
     def table(f: Filters) -> list[Any]:
         return [_chart_or_empty(provider_table(f, warehouse), "provider calls").round(4)]
 
+    @functools.lru_cache(maxsize=4)  # the latency and error panes share one query
+    def hourly(f: Filters) -> pd.DataFrame:
+        return calls_over_time(f, "provider", "1 hour", warehouse)
+
     def latency(f: Filters) -> list[Any]:
-        df = _chart_or_empty(calls_over_time(f, "provider", "1 hour", warehouse), "provider calls")
+        df = _chart_or_empty(hourly(f), "provider calls")
         return [
             charts.line(df, y="latency_p95_ms", title="p95 latency by provider (ms)", y_title="ms")
         ]
 
     def errors(f: Filters) -> list[Any]:
-        df = _chart_or_empty(calls_over_time(f, "provider", "1 hour", warehouse), "provider calls")
+        df = _chart_or_empty(hourly(f), "provider calls").copy()
         df["error_rate"] = df["errors"] / df["requests"]
         return [charts.line(df, y="error_rate", title="Error rate by provider", y_title="share")]
 
@@ -638,4 +686,5 @@ def anomalies_forecasts(warehouse: Warehouse | str | None = None) -> Dashboard:
         kpi_labels=KPI_LABELS,
         warehouse=warehouse,
         show_dims=("tenant",),
+        deferred=("Top insights",),  # a scan of every series: seconds on a month of data
     )

@@ -139,3 +139,35 @@ def test_open_alerts_shows_only_firing(wh: Warehouse) -> None:
         append_frame(con, "alert_state", rows)
     got = d.open_alerts(wh)
     assert got["rule"].tolist() == ["error-rate"]
+
+
+def test_deferred_pane_paints_later_and_drops_stale_results(wh: Warehouse) -> None:
+    import threading
+
+    gate = threading.Event()
+    seen: list[str] = []
+
+    def slow(f: d.Filters) -> list[object]:
+        from IPython.display import HTML
+
+        gate.wait(10)
+        seen.append(f.tenants[0] if f.tenants else "all")
+        return [HTML(f"<p class='slow'>{seen[-1]}</p>")]
+
+    db = d.Dashboard(
+        title="t",
+        panes={"Slow pane": slow, "Fast": lambda f: [d.kpis(f, wh)["requests"]]},
+        warehouse=wh,
+        show_dims=("tenant",),
+        deferred=("Slow pane",),
+    )
+    db.build()
+    out = db.outputs["Slow pane"]
+    assert "Computing slow pane" in str(out.outputs)  # the page did not wait for it
+    assert db.renders == 1 and not gate.is_set()  # the render finished while it computed
+    db.dims["tenant"].value = "acme"  # a newer selection while the first is still computing
+    gate.set()
+    db._pool.shutdown(wait=True)
+    assert seen == ["all", "acme"]
+    shown = str(out.outputs)
+    assert "acme" in shown and ">all<" not in shown  # the stale result was dropped

@@ -47,6 +47,13 @@ def register(sub: Any) -> None:
     run.add_argument(
         "--date", help="run date YYYY-MM-DD (default: today, UTC); names the output folder"
     )
+    run.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        help="with --all: notebooks run at once, each in its own kernel (default: one per core, at most 4)",
+    )
     run.set_defaults(func=_run)
 
     s = sub.add_parser(
@@ -109,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
                 for name, spec in specs.items():
                     if key in spec.params:
                         per.setdefault(name, {})[key] = value
-        runs = run_all(args.date, params=per)
+        runs = run_all(args.date, params=per, jobs=args.jobs)
     else:
         runs = [run_report(args.name, dict(args.param), args.date)]
         print(runs[0].summary())

@@ -8,6 +8,7 @@ import json
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import papermill
 from jupyter_client.kernelspec import KernelSpecManager
+from tqdm.auto import tqdm
 
 from lumina_analytics.config import get_settings
 from lumina_analytics.reports.catalog import ReportError, ReportSpec, catalog, validate_params
@@ -80,6 +82,7 @@ def run_report(
     out_root: Path | None = None,
     specs: Mapping[str, ReportSpec] | None = None,
     timeout_s: int = 1800,
+    write_idx: bool = True,
 ) -> ReportRun:
     """Validate parameters, execute one notebook and export it; never raises for a failing cell."""
     specs = specs if specs is not None else catalog()
@@ -138,8 +141,14 @@ def run_report(
         notebook_to_html(nb_out, html_out, spec.title, meta)
         run.html = str(html_out)
     (out_dir / f"{name}.json").write_text(json.dumps(asdict(run), indent=2, default=str))
-    write_index(root)
+    if write_idx:
+        write_index(root)
     return run
+
+
+def default_jobs() -> int:
+    """How many notebooks run at once by default: one per core, at most four."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def run_all(
@@ -148,23 +157,42 @@ def run_all(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     out_root: Path | None = None,
     progress: bool = True,
+    jobs: int | None = None,
 ) -> list[ReportRun]:
-    """Run every report (or ``names``); a failing notebook does not stop the others."""
+    """Run every report (or ``names``), ``jobs`` notebooks at a time (default: one per core).
+
+    Each notebook runs in its own kernel process, so they overlap on separate cores. A failing
+    notebook does not stop the others. Runs come back in the order of ``names`` (or by name).
+    """
     specs = catalog()
     chosen = list(names) if names else sorted(specs)
     for n in chosen:  # validate everything before running anything
         if n not in specs:
             raise ReportError(f"no report named {n!r}; known: {', '.join(sorted(specs))}")
         validate_params(specs[n], (params or {}).get(n, {}))
-    runs: list[ReportRun] = []
-    for n in chosen:
-        if progress:
-            print(f"running {n} ...", flush=True)
-        run = run_report(n, (params or {}).get(n), run_date, out_root, specs)
-        if progress:
-            print("  " + run.summary(), flush=True)
-        runs.append(run)
-    return runs
+    workers = jobs if jobs is not None else default_jobs()
+    if workers < 1:
+        raise ReportError(f"jobs must be at least 1, got {workers}")
+    # Longest reports first (by their last recorded run) so the pool drains evenly.
+    last = {r.get("name"): float(r.get("seconds") or 0) for r in reversed(load_runs(out_root))}
+    order = sorted(chosen, key=lambda n: -last.get(n, 0.0))
+    results: dict[str, ReportRun] = {}
+    bar = tqdm(total=len(order), desc="reports", unit="report", disable=not progress)
+
+    def one(n: str) -> ReportRun:
+        return run_report(n, (params or {}).get(n), run_date, out_root, specs, write_idx=False)
+
+    with _kernel_env({"LUMINA_CHART_RENDERER": "svg"}), ThreadPoolExecutor(workers) as pool:
+        futures = {pool.submit(one, n): n for n in order}
+        for fut in as_completed(futures):
+            run = fut.result()
+            results[run.name] = run
+            bar.update(1)
+            if progress:
+                bar.write("  " + run.summary())
+    bar.close()
+    write_index(out_root or reports_root())
+    return [results[n] for n in chosen]
 
 
 def _as_date(value: date | str | None) -> date:
