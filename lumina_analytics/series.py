@@ -11,7 +11,7 @@ a NULL group value shows as ``"unknown"``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -158,6 +158,36 @@ def _complete(
     return out[["unique_id", "ds", "y"]]
 
 
+def _where(
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    filters: Mapping[str, Sequence[str]] | None,
+    column: Callable[[str], tuple[str, list[Any]]],
+) -> tuple[list[str], list[Any]]:
+    """WHERE clauses and bound parameters for a time range and ``key IN (...)`` filters.
+
+    ``column(key)`` gives the SQL expression for a filter key and the parameters it binds.
+    An empty value list matches nothing.
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    if start is not None:
+        where.append("ts >= ?")
+        params.append(start.to_pydatetime())
+    if end is not None:
+        where.append("ts < ?")
+        params.append(end.to_pydatetime())
+    for key, values in (filters or {}).items():
+        vals = [values] if isinstance(values, str) else list(values)
+        if not vals:
+            where.append("FALSE")
+            continue
+        expr, expr_params = column(key)
+        where.append(f"{expr} IN ({', '.join('?' for _ in vals)})")
+        params.extend([*expr_params, *(str(v) for v in vals)])
+    return where, params
+
+
 def _llm_sql(
     metric: str,
     cols: list[str],
@@ -167,21 +197,7 @@ def _llm_sql(
     end: pd.Timestamp | None,
 ) -> tuple[str, list[Any]]:
     spec = LLM_METRICS[metric]
-    where: list[str] = []
-    params: list[Any] = []
-    if start is not None:
-        where.append("ts >= ?")
-        params.append(start.to_pydatetime())
-    if end is not None:
-        where.append("ts < ?")
-        params.append(end.to_pydatetime())
-    for col, values in (filters or {}).items():
-        vals = [values] if isinstance(values, str) else list(values)
-        if not vals:
-            where.append("FALSE")
-            continue
-        where.append(f'"{col}" IN ({", ".join("?" for _ in vals)})')
-        params.extend(str(v) for v in vals)
+    where, params = _where(start, end, filters, lambda col: (f'"{col}"', []))
     where_sql = ("WHERE " + " AND ".join(where)) if where else ""
     gsel = "".join(f'"{c}", ' for c in cols)
     gby = "".join(f', "{c}"' for c in cols)
@@ -219,22 +235,10 @@ def _metrics_sql(
     for i, k in enumerate(keys):
         sel.append(f"json_extract_string(labels, ?) AS g{i}")
         sel_params.append(f'$."{k}"')
-    where = ["name = ?"]
-    params: list[Any] = [name]
-    if start is not None:
-        where.append("ts >= ?")
-        params.append(start.to_pydatetime())
-    if end is not None:
-        where.append("ts < ?")
-        params.append(end.to_pydatetime())
-    for k, values in (filters or {}).items():
-        vals = [values] if isinstance(values, str) else list(values)
-        if not vals:
-            where.append("FALSE")
-            continue
-        where.append(f"json_extract_string(labels, ?) IN ({', '.join('?' for _ in vals)})")
-        params.append(f'$."{k}"')
-        params.extend(str(v) for v in vals)
+    where, params = _where(
+        start, end, filters, lambda k: ("json_extract_string(labels, ?)", [f'$."{k}"'])
+    )
+    where, params = ["name = ?", *where], [name, *params]
     gsel = "".join(f"{s}, " for s in sel)
     gby = "".join(f", g{i}" for i in range(len(keys)))
     sql = (

@@ -305,42 +305,40 @@ def logs_frame(world: World, plan: inc.Plan, rng: np.random.Generator) -> pd.Dat
         [rt_ids[i] for i in rn.tolist()],
     )
     # 5. incident chatter: circuit breaker during the outage, throttling during the storm
-    out = plan.incident("provider_outage")
-    ticks = np.arange(_ns(out.start), _ns(out.end), 60 * NS, dtype=np.int64)
-    for r in REGIONS:
-        add(
-            ticks,
+    chatter = (  # incident, seconds between lines, level, regions, message
+        (
+            "provider_outage",
+            60,
             "ERROR",
-            "llm-proxy",
-            np.full(len(ticks), r, dtype=object),
-            [
-                f"circuit breaker opened for provider {inc.OUTAGE_PROVIDER}: error rate above threshold"
-            ]
-            * len(ticks),
-        )
-    storm = plan.incident("rate_limit_storm")
-    ticks = np.arange(_ns(storm.start), _ns(storm.end), 120 * NS, dtype=np.int64)
-    for r in REGIONS:
-        add(
-            ticks,
+            REGIONS,
+            f"circuit breaker opened for provider {inc.OUTAGE_PROVIDER}: error rate above threshold",
+        ),
+        (
+            "rate_limit_storm",
+            120,
             "WARN",
-            "llm-proxy",
-            np.full(len(ticks), r, dtype=object),
-            [
-                f"throttling tenant traffic to {inc.STORM_PROVIDER}/{inc.STORM_MODEL}: quota exhausted"
-            ]
-            * len(ticks),
-        )
-    drop = plan.incident("cache_hit_drop")
-    ticks = np.arange(_ns(drop.start), _ns(drop.end), 1800 * NS, dtype=np.int64)
-    add(
-        ticks,
-        "WARN",
-        "llm-proxy",
-        np.full(len(ticks), REGIONS[0], dtype=object),
-        [f"prompt cache prefix mismatch for {inc.CACHE_DROP_MODEL}: system prompt version changed"]
-        * len(ticks),
+            REGIONS,
+            f"throttling tenant traffic to {inc.STORM_PROVIDER}/{inc.STORM_MODEL}: quota exhausted",
+        ),
+        (
+            "cache_hit_drop",
+            1800,
+            "WARN",
+            REGIONS[:1],
+            f"prompt cache prefix mismatch for {inc.CACHE_DROP_MODEL}: system prompt version changed",
+        ),
     )
+    for kind, every_s, level, where, message in chatter:
+        window = plan.incident(kind)
+        ticks = np.arange(_ns(window.start), _ns(window.end), every_s * NS, dtype=np.int64)
+        for r in where:
+            add(
+                ticks,
+                level,
+                "llm-proxy",
+                np.full(len(ticks), r, dtype=object),
+                [message] * len(ticks),
+            )
     # 6. deployments
     d = plan.deployments
     dts = d["ts"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
