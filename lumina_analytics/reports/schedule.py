@@ -65,14 +65,23 @@ def resolve_value(value: Any, run_date: date) -> Any:
     return base.isoformat()
 
 
-def load_schedule(path: Path | None = None) -> list[ScheduledReport]:
-    """Read and validate a schedule file (default: LUMINA_SCHEDULE or the packaged one)."""
+def _read_schedule(path: Path | None) -> tuple[Path, dict[str, Any]]:
+    """The schedule file's path (default: reports.yaml at the root, else the packaged one) and
+    its parsed document."""
     settings_path = get_settings().root / "reports.yaml"
-    p = path or (settings_path if settings_path.exists() else DEFAULT_SCHEDULE)
+    p = Path(path or (settings_path if settings_path.exists() else DEFAULT_SCHEDULE))
     try:
-        doc = yaml.safe_load(Path(p).read_text()) or {}
+        doc = yaml.safe_load(p.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ReportError(f"{p}: cannot read schedule: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ReportError(f"{p}: expected a mapping with a 'reports:' list")
+    return p, doc
+
+
+def load_schedule(path: Path | None = None) -> list[ScheduledReport]:
+    """Read and validate a schedule file (default: LUMINA_SCHEDULE or the packaged one)."""
+    p, doc = _read_schedule(path)
     entries = doc.get("reports")
     if not isinstance(entries, list):
         raise ReportError(f"{p}: expected a top-level 'reports:' list")
@@ -175,12 +184,7 @@ class ScheduledBackup:
 
 def load_backup_schedule(path: Path | None = None) -> list[ScheduledBackup]:
     """The optional ``backups:`` section of the schedule file (same file as ``reports:``)."""
-    settings_path = get_settings().root / "reports.yaml"
-    p = path or (settings_path if settings_path.exists() else DEFAULT_SCHEDULE)
-    try:
-        doc = yaml.safe_load(Path(p).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ReportError(f"{p}: cannot read schedule: {exc}") from None
+    p, doc = _read_schedule(path)
     entries = doc.get("backups") or []
     if not isinstance(entries, list):
         raise ReportError(f"{p}: 'backups:' must be a list")
