@@ -29,6 +29,7 @@ supports it (observed vs baseline with the abnormal window shaded).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -345,69 +346,80 @@ class _Run:
     excess: float = 0.0  # signed excess volume (events, dollars, ms x requests) over the run
 
 
+def _median(a: np.ndarray) -> float:
+    """Median ignoring NaN (as pandas does); NaN when nothing is left."""
+    a = a[~np.isnan(a)]
+    return float(np.median(a)) if len(a) else float("nan")
+
+
+def _group_median(values: np.ndarray, key: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """For every position, the median of ``values[mask]`` sharing its ``key`` (NaN if none)."""
+    out = np.full(len(values), np.nan)
+    for k in np.unique(key[mask]):
+        out[key == k] = _median(values[mask & (key == k)])
+    return out
+
+
 def _baseline(s: pd.DataFrame, rule: MetricRule) -> tuple[pd.Series, pd.Series]:
+    """Expected value and noise scale per hour of one complete hourly series (numpy: it runs
+    for every metric and segment)."""
     idx = pd.DatetimeIndex(s.index)
-    y = s["y"]
-    valid = y.notna() & (s["n"] >= rule.min_n)
+    y = s["y"].to_numpy(dtype=float)
+    n = s["n"].to_numpy(dtype=float)
+    hour = np.asarray(idx.hour, dtype=np.int64)
+    weekend = (np.asarray(idx.day_of_week) >= 5).astype(np.int64)
+    valid = ~np.isnan(y) & (n >= rule.min_n)
     if rule.seasonal or rule.family == "latency":
         # by hour of day (and weekday/weekend for volumes): traffic and the mix of agents,
         # models and regions behind a latency change over the day
-        weekend = (idx.day_of_week >= 5).astype(int) if rule.seasonal else 0
-        key = pd.Series(idx.hour * 2 + weekend, index=idx)
-        med = y[valid].groupby(key[valid]).median()
-        base = key.map(med).astype(float)
+        base = _group_median(y, hour * 2 + (weekend if rule.seasonal else 0), valid)
     elif rule.kind == "rate":
         # median over days of the pooled daily rate: rare events (1% errors) make the
         # median of hourly rates 0, and whole days keep an incident of hours from moving it
-        has = y.notna() & (s["n"] > 0)
-        day = pd.Series(idx.normalize(), index=idx)[has]
-        num = (y[has] * s["n"][has]).groupby(day).sum()
-        den = s["n"][has].groupby(day).sum()
-        daily = (num / den)[den >= 5 * max(rule.min_n, 1.0)]
-        level = (
-            float(daily.median())
-            if len(daily)
-            else float(y[valid].median())
-            if valid.any()
-            else np.nan
-        )
-        base = pd.Series(level, index=idx)
+        has = ~np.isnan(y) & (n > 0)
+        _, day = np.unique(idx.normalize().asi8[has], return_inverse=True)
+        num = np.bincount(day, weights=y[has] * n[has]) if has.any() else np.zeros(0)
+        den = np.bincount(day, weights=n[has]) if has.any() else np.zeros(0)
+        daily = (num / np.where(den > 0, den, np.nan))[den >= 5 * max(rule.min_n, 1.0)]
+        level = _median(daily) if len(daily) else _median(y[valid]) if valid.any() else np.nan
+        base = np.full(len(y), level)
     else:
-        base = pd.Series(float(y[valid].median()) if valid.any() else np.nan, index=idx)
+        base = np.full(len(y), _median(y[valid]) if valid.any() else np.nan)
     resid = (y - base)[valid]
     # volumes have heavy tails (bursty sessions): also the 90th percentile of |residual|
-    mad = (
-        max(
-            float((resid - resid.median()).abs().median() * 1.4826),
-            float(resid.abs().quantile(0.9)) / 1.645 if rule.seasonal else 0.0,
-        )
-        if len(resid)
-        else 0.0
-    )
-    b = base.abs()
-    if rule.kind == "count":
-        noise = b.clip(lower=1.0) ** 0.5
-    elif rule.kind == "rate":
-        # rare events: floor p at 2 events per hour so a couple of stray errors stay quiet
-        n = s["n"].clip(lower=1.0)
-        p = pd.concat([base, 2.0 / n], axis=1).max(axis=1).clip(upper=0.5)
-        noise = (p * (1 - p) / n) ** 0.5
-    elif "s2" in s and s["s2"].notna().any() and s["n"].sum() > 0:
-        # a sum of heavy-tailed per-call values (compound Poisson): var = E[n] * E[c^2]
-        ec2 = float(s["s2"].sum()) / float(s["n"].sum())
-        n_key = pd.Series(idx.hour * 2 + (idx.day_of_week >= 5).astype(int), index=idx)
-        n_base = n_key.map(s["n"].groupby(n_key).median()).astype(float)
-        noise = pd.concat([(n_base.clip(lower=1.0) * ec2) ** 0.5, 0.1 * b], axis=1).max(axis=1)
-    else:
-        noise = 0.1 * b
-    spread = pd.Series(mad, index=idx)
-    if not rule.seasonal:
-        # per-hour statistics (medians, quantiles, rates) are noisier in quiet hours
-        n_med = float(s["n"][valid].median()) if valid.any() else 1.0
-        spread = spread * (n_med / s["n"].clip(lower=1.0)).clip(lower=1.0) ** 0.5
-    scale = pd.concat([noise, 0.05 * b, spread], axis=1).max(axis=1).astype(float)
-    scale = scale.where(scale > 0, 1e-9)
-    return base, scale
+    mad = 0.0
+    if len(resid):
+        dev = _median(np.abs(resid - _median(resid))) * 1.4826
+        tail = np.abs(resid[~np.isnan(resid)])
+        q90 = float(np.quantile(tail, 0.9)) / 1.645 if rule.seasonal and len(tail) else 0.0
+        if rule.seasonal and not len(tail):
+            q90 = float("nan")
+        mad = max(dev, q90)
+    b = np.abs(base)
+    with np.errstate(invalid="ignore"):
+        if rule.kind == "count":
+            noise = np.clip(b, 1.0, None) ** 0.5
+        elif rule.kind == "rate":
+            # rare events: floor p at 2 events per hour so a couple of stray errors stay quiet
+            nn = np.clip(n, 1.0, None)
+            p = np.clip(np.fmax(base, 2.0 / nn), None, 0.5)
+            noise = (p * (1 - p) / nn) ** 0.5
+        elif "s2" in s and s["s2"].notna().any() and n.sum() > 0:
+            # a sum of heavy-tailed per-call values (compound Poisson): var = E[n] * E[c^2]
+            ec2 = float(np.nansum(s["s2"].to_numpy(dtype=float))) / float(n.sum())
+            key = hour * 2 + weekend
+            n_base = _group_median(n, key, np.ones(len(n), dtype=bool))
+            noise = np.fmax((np.clip(n_base, 1.0, None) * ec2) ** 0.5, 0.1 * b)
+        else:
+            noise = 0.1 * b
+        spread = np.full(len(y), mad)
+        if not rule.seasonal:
+            # per-hour statistics (medians, quantiles, rates) are noisier in quiet hours
+            n_med = _median(n[valid]) if valid.any() else 1.0
+            spread = spread * np.clip(n_med / np.clip(n, 1.0, None), 1.0, None) ** 0.5
+        scale = np.fmax(np.fmax(noise, 0.05 * b), spread)
+        scale = np.where(scale > 0, scale, 1e-9)
+    return pd.Series(base, index=s.index), pd.Series(scale, index=s.index)
 
 
 def _runs_for_series(
@@ -423,48 +435,52 @@ def _runs_for_series(
     """Runs of abnormal hours: each hour passes ``z_hour`` and the size rules; a run is kept
     when it lasts ``min_hours`` and its combined evidence (sum of z / sqrt(hours), Stouffer)
     passes ``z_threshold``."""
-    base, scale = _baseline(s, rule)
+    base_s, scale_s = _baseline(s, rule)
+    base, scale = base_s.to_numpy(), scale_s.to_numpy()
     floor = rule.min_abs if min_abs is None else min_abs
-    y = s["y"]
-    z = (y - base) / scale
-    up = (y >= base * rule.min_ratio) & ((y - base) >= floor) & (z >= z_hour)
-    down = (y * rule.min_ratio <= base) & ((base - y) >= floor) & (z <= -z_hour)
+    y = s["y"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        z = (y - base) / scale
+        up = (y >= base * rule.min_ratio) & ((y - base) >= floor) & (z >= z_hour)
+        down = (y * rule.min_ratio <= base) & ((base - y) >= floor) & (z <= -z_hour)
     if rule.direction > 0:
         down[:] = False
     elif rule.direction < 0:
         up[:] = False
-    judged = ((s["n"] >= rule.min_n) | pd.Series(rule.seasonal, index=s.index)).to_numpy()
+    judged = (s["n"].to_numpy() >= rule.min_n) | rule.seasonal
     out = []
-    for flags in (up & judged, down & judged):
-        arr = flags.to_numpy()
+    for arr in (up & judged, down & judged):
         if not arr.any():
             continue
         # bridge one or two normal hours, and any stretch of hours too quiet to judge, between
         # two abnormal ones
         bridged = arr.copy()
-        last = -10
-        for i in range(len(arr)):
-            if arr[i]:
-                gap = range(last + 1, i)
-                if last >= 0 and len(gap) and (len(gap) <= 2 or not judged[list(gap)].any()):
-                    bridged[list(gap)] = True
-                last = i
-        i = 0
-        while i < len(bridged):
-            if not bridged[i]:
-                i += 1
-                continue
-            j = i
-            while j + 1 < len(bridged) and bridged[j + 1]:
-                j += 1
+        hits = np.flatnonzero(arr)
+        for last, nxt in itertools.pairwise(hits.tolist()):
+            if nxt - last > 1 and (nxt - last - 1 <= 2 or not judged[last + 1 : nxt].any()):
+                bridged[last + 1 : nxt] = True
+        # runs of consecutive bridged hours
+        edges = np.diff(np.concatenate(([0], bridged.astype(np.int8), [0])))
+        for i, j in zip(
+            np.flatnonzero(edges == 1).tolist(),
+            (np.flatnonzero(edges == -1) - 1).tolist(),
+            strict=True,
+        ):
             r0, r1 = s.index[i], s.index[j] + pd.Timedelta(hours=1)
-            length = j - i + 1
-            zz = z.iloc[i : j + 1].abs().fillna(0.0).where(judged[i : j + 1], 0.0)
+            zz = np.where(judged[i : j + 1], np.nan_to_num(np.abs(z[i : j + 1])), 0.0)
             length = int(judged[i : j + 1].sum()) or 1
-            evidence = float(zz.clip(upper=4 * z_threshold).sum()) / math.sqrt(length)
+            evidence = float(np.clip(zz, None, 4 * z_threshold).sum()) / math.sqrt(length)
             if length >= min_hours and evidence >= z_threshold and r1 > start and r0 < end:
-                out.append((r0, r1, y.iloc[i : j + 1], base.iloc[i : j + 1], zz))
-            i = j + 1
+                index = s.index[i : j + 1]
+                out.append(
+                    (
+                        r0,
+                        r1,
+                        s["y"].iloc[i : j + 1],
+                        base_s.iloc[i : j + 1],
+                        pd.Series(zz, index=index),
+                    )
+                )
     return out
 
 
