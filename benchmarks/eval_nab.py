@@ -5,7 +5,10 @@
 
 The same table as ``lumina-analytics anomaly nab``; prints wall time per detector too.
 ``--halves`` also scores the even- and odd-indexed files (sorted by name) on their own, each
-with its own corpus threshold: a change that is real should help both halves.
+with its own corpus threshold: a change that is real should help both halves. ``--folds K``
+scores K random disjoint parts of the files, ``--repeats`` times, each part with its own
+threshold, and prints the spread of the standard score (a leave-files-out check: compare two
+detectors, or two versions of one, by these per-part scores rather than by the total).
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from lumina_analytics.anomaly import DETECTORS, score_values
-from lumina_analytics.nab import load_corpus, score_corpus
+from lumina_analytics.nab import default_data_dir, load_corpus, score_corpus
 
-DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
+DEFAULT = default_data_dir() or Path("../shared/data/nab")
 
 
 def main() -> None:
@@ -29,6 +32,8 @@ def main() -> None:
         "--detector", nargs="+", default=["ensemble", "zscore"], choices=sorted(DETECTORS)
     )
     ap.add_argument("--halves", action="store_true", help="also score even/odd files apart")
+    ap.add_argument("--folds", type=int, default=0, help="also score K random parts of the files")
+    ap.add_argument("--repeats", type=int, default=20, help="random splits for --folds")
     args = ap.parse_args()
     frames, windows, profiles = load_corpus(args.data)
     names = sorted(frames)
@@ -48,6 +53,18 @@ def main() -> None:
                 row = np.round(sub.table.loc["ALL"].to_numpy(dtype=float), 1).tolist()
                 scores = dict(zip(sub.table.columns, row, strict=True))
                 print(f"{label} half ({len(part)} files) ALL {scores}")
+        if args.folds > 1:
+            rng = np.random.default_rng(0)  # the same splits for every detector
+            parts = []
+            for _ in range(args.repeats):
+                for part in np.array_split(rng.permutation(names), args.folds):
+                    sub = score_corpus({str(n): files[str(n)] for n in part}, windows, profiles)
+                    parts.append(float(sub.table.loc["ALL", "standard"]))
+            q = np.percentile(parts, [0, 25, 50, 75, 100]).round(1).tolist()
+            print(
+                f"{args.repeats} x {args.folds} random parts, standard score: mean "
+                f"{np.mean(parts):.1f}, min/q1/median/q3/max {q}"
+            )
 
 
 if __name__ == "__main__":

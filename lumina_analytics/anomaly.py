@@ -11,7 +11,8 @@ calibrated to [0, 1] on each series' own scale:
   must win by a margin, because young records are broken by chance far more often.
 
 ``CausalEnsemble`` takes the maximum of its members and suppresses repeated alarms for one event
-(alarms within ``suppression`` rows of the last alarm are capped below 0.5). ``MultivariateDetector``
+(an event is a run of alarm rows with gaps of at most ``suppression`` rows; all but its first
+alarm are capped below 0.5). ``MultivariateDetector``
 scores windows over several metrics of one service with a PyOD model fitted on a training prefix.
 """
 
@@ -81,15 +82,17 @@ def calibrate_records(
 
 
 def suppress_repeats(scores: np.ndarray, suppression: int, alarm: float = ALARM) -> np.ndarray:
-    """Keep only the first alarm of each event: alarms within ``suppression`` rows are capped."""
+    """Keep only the first alarm of each event; later alarms of the event are capped below
+    ``alarm``. An event is a run of alarm rows in which each follows the previous one (kept or
+    muted) by at most ``suppression`` rows, so a long disturbance raises one alarm, not one per
+    ``suppression`` rows."""
     out = np.asarray(scores, dtype=float).copy()
     last = -(10**12)
     cap = np.nextafter(alarm, 0.0)
     for i in np.flatnonzero(out >= alarm):
         if i - last <= suppression:
             out[i] = min(out[i], cap)
-        else:
-            last = int(i)
+        last = int(i)
     return out
 
 
@@ -102,6 +105,21 @@ def _level_shift(x: pd.Series, window: int, reference: int) -> np.ndarray:
     rm = ref.rolling(reference, min_periods=minp).mean()
     rs = ref.rolling(reference, min_periods=minp).std()
     z = (recent - rm).abs() / (rs + 1e-9 * (rm.abs() + 1.0))
+    return np.asarray(z.to_numpy(), dtype=float)  # NaN until enough history
+
+
+def _scale_shift(x: pd.Series, window: int, reference: int) -> np.ndarray:
+    """|log(std of the last ``window`` rows / std of the ``reference`` rows before)|.
+
+    Two-sided (noise that grows or vanishes); a tiny floor relative to the level keeps flat
+    stretches finite (two flat stretches compare as equal, score 0).
+    """
+    recent = x.rolling(window, min_periods=window).std()
+    ref = x.shift(window)
+    minp = max(10, reference // 5)
+    rs = ref.rolling(reference, min_periods=minp).std()
+    floor = 1e-6 * ref.rolling(reference, min_periods=minp).mean().abs() + 1e-12
+    z = np.log((recent + floor) / (rs + floor)).abs()
     return np.asarray(z.to_numpy(), dtype=float)  # NaN until enough history
 
 
@@ -179,17 +197,24 @@ class RollingZScore(StreamDetector):
 
 class RangeNovelty(StreamDetector):
     """Alarms when a value leaves the range of everything seen before, by more than
-    ``quantile`` of all earlier departures (most rows lie inside the range and score 0).
+    ``quantile`` of all earlier departures (most rows lie inside the range and score 0) and by
+    at least ``min_excess`` of that range (a recurring peak that edges past the old maximum by
+    a hair is not news).
 
     ``settle`` (rows, default ``SETTLE_PER_WARMUP * warmup``): see :func:`calibrate_records`.
     """
 
     def __init__(
-        self, quantile: float = 0.99, warmup: int = 100, settle: int | None = None
+        self,
+        quantile: float = 0.99,
+        warmup: int = 100,
+        settle: int | None = None,
+        min_excess: float = 0.02,
     ) -> None:
         self.quantile = quantile
         self.warmup = warmup
         self.settle = settle
+        self.min_excess = min_excess
 
     def _score(self, values: np.ndarray) -> np.ndarray:
         raw = _range_novelty(pd.Series(values))
@@ -197,6 +222,7 @@ class RangeNovelty(StreamDetector):
             raw,
             factor=1.0,
             warmup=self.warmup,
+            min_raw=self.min_excess,
             quantile=self.quantile,
             settle=_settle(self.settle, self.warmup),
         )
@@ -223,15 +249,42 @@ class LevelShift(StreamDetector):
         self.warmup = warmup
         self.settle = settle
 
+    @staticmethod
+    def _departure(x: pd.Series, window: int, reference: int) -> np.ndarray:
+        return _level_shift(x, window, reference)
+
     def _score(self, values: np.ndarray) -> np.ndarray:
-        raw = _level_shift(pd.Series(values), self.window, self.reference)
+        raw = self._departure(pd.Series(values), self.window, self.reference)
         return calibrate_records(
             raw, factor=self.factor, warmup=self.warmup, settle=_settle(self.settle, self.warmup)
         )
 
 
+class ScaleShift(LevelShift):
+    """Alarms when the spread of the last ``window`` rows departs (up or down, on a log scale)
+    from the spread of the ``reference`` rows before by more than ``factor`` (default 1.5)
+    times any such departure seen before: noise that starts oscillating, or a signal that
+    goes flat. Parameters as :class:`LevelShift`.
+    """
+
+    def __init__(
+        self,
+        window: int = 20,
+        reference: int = 300,
+        factor: float = 1.5,
+        warmup: int = 100,
+        settle: int | None = None,
+    ) -> None:
+        super().__init__(window, reference, factor, warmup, settle)
+
+    @staticmethod
+    def _departure(x: pd.Series, window: int, reference: int) -> np.ndarray:
+        return _scale_shift(x, window, reference)
+
+
 def default_members(warmup: int = 100) -> list[StreamDetector]:
-    """The members of the default ensemble: range novelty plus spikes and shifts at 4 scales.
+    """The members of the default ensemble: range novelty, spikes and level shifts at 4 scales,
+    and a change of spread (:class:`ScaleShift`) at the short scale.
 
     A single-row spike must beat the largest earlier spike by 50% (``factor=1.5``; 1.5-2.0 is
     a plateau on NAB). The slow member (300 rows against the 3000 before, about a day against
@@ -245,6 +298,7 @@ def default_members(warmup: int = 100) -> list[StreamDetector]:
         LevelShift(window=20, reference=300, factor=1.0, warmup=warmup),
         LevelShift(window=50, reference=500, factor=1.0, warmup=warmup),
         LevelShift(window=300, reference=3000, factor=1.0, warmup=warmup),
+        ScaleShift(window=20, reference=300, factor=1.5, warmup=warmup),
     ]
 
 
@@ -252,13 +306,14 @@ class CausalEnsemble(StreamDetector):
     """Maximum of member scores with repeated alarms for one event suppressed.
 
     ``members`` default to :func:`default_members` (with ``warmup`` rows before any alarm);
-    ``suppression`` is in rows.
+    ``suppression`` is the longest gap, in rows, between alarm rows of one event (see
+    :func:`suppress_repeats`).
     """
 
     def __init__(
         self,
         members: Sequence[StreamDetector] | None = None,
-        suppression: int = 100,
+        suppression: int = 50,
         warmup: int = 100,
     ) -> None:
         self.members = members
@@ -278,16 +333,17 @@ DETECTORS: dict[str, type[StreamDetector]] = {
     "zscore": RollingZScore,
     "range": RangeNovelty,
     "level": LevelShift,
+    "scale": ScaleShift,
 }
 
 
 def make_detector(
     name: str | StreamDetector, warmup: int | None = None, suppression: int | None = None
 ) -> StreamDetector:
-    """A detector instance from its name (``ensemble``, ``zscore``, ``range``, ``level``).
+    """A detector instance from its name (``ensemble``, ``zscore``, ``range``, ``level``, ``scale``).
 
     ``warmup`` (rows before any alarm, default 100) and, for the ensemble, ``suppression``
-    (rows after an alarm in which repeats are muted, default 100) are in rows: the defaults
+    (the longest gap between alarm rows of one event, default 50) are in rows: the defaults
     suit 5-minute monitoring data (NAB); hourly warehouse series want e.g. 48 and 12.
     """
     if isinstance(name, StreamDetector):

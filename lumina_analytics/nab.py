@@ -4,14 +4,18 @@ Rules (as the Numenta Anomaly Benchmark applies them):
 
 * each labelled anomaly window rewards the *first* detection inside it with a scaled sigmoid of
   its relative position (``2 * sigmoid(-5 * x) - 1``, x = -1 at the left edge, ~0 at the right
-  edge), weighted by the profile's ``tpWeight``; later detections in the same window are free;
+  edge), divided by its value at the left edge (so the earliest detection earns exactly
+  ``tpWeight``); later detections in the same window are free;
 * a window with no detection costs ``fnWeight``;
 * a detection outside every window costs ``fpWeight`` times the scaled sigmoid of its distance
   past the preceding window (in units of that window's width; -1 with no preceding window or
-  beyond 3 widths), so alarms just after a window cost little;
+  from 3 widths on), so alarms just after a window cost little;
 * the first 15% of each file (at most 750 rows) is probationary and unscored;
 * raw totals over the corpus are normalised between the null detector (0) and a perfect
-  detector (100); one threshold per profile is chosen over the whole corpus.
+  detector (100), which earns ``tpWeight`` for every labelled window; one threshold per
+  profile is chosen over the whole corpus (exhaustively, over every distinct score).
+
+These match NAB's own scorer (``nab/sweeper.py`` and the normalisation in ``nab/runner.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ DEFAULT_PROFILES: dict[str, dict[str, float]] = {
 
 def scaled_sigmoid(relative_position: float) -> float:
     """NAB's reward curve: ~1 early in a window, 0 at its right edge, -1 far past it."""
-    if relative_position > 3.0:
+    if relative_position >= 3.0:
         return -1.0
     return 2.0 / (1.0 + math.exp(5.0 * relative_position)) - 1.0
 
@@ -47,18 +51,25 @@ def probationary_length(n: int, fraction: float = 0.15) -> int:
     return int(min(math.floor(fraction * n), fraction * 5000))
 
 
+#: The reward of a detection on a window's left edge; rewards are divided by it, as in NAB.
+MAX_TP = scaled_sigmoid(-1.0)
+
+
 @dataclass
 class FileLabels:
     """Per-point scoring inputs of one file, independent of the detector's scores.
 
     ``window_id`` is -1 outside windows, -2 in the probationary period, else the window index;
-    ``tp_unweighted``/``fp_unweighted`` hold the scaled-sigmoid value each point would earn.
+    ``tp_unweighted``/``fp_unweighted`` hold the scaled-sigmoid value each point would earn
+    (true positives already divided by :data:`MAX_TP`); ``n_windows`` counts the windows with
+    scored rows, ``n_labelled`` every labelled window (the perfect detector's count).
     """
 
     window_id: np.ndarray
     tp_unweighted: np.ndarray
     fp_unweighted: np.ndarray
     n_windows: int
+    n_labelled: int = 0
 
 
 def label_points(
@@ -87,7 +98,7 @@ def label_points(
             left, right = bounds[k]
             width = float(right - left + 1)
             window_id[i] = k
-            tp[i] = scaled_sigmoid(-(right - i + 1) / width)
+            tp[i] = scaled_sigmoid(-(right - i + 1) / width) / MAX_TP
         elif prev is not None:
             pleft, pright = prev
             pwidth = float(pright - pleft + 1)
@@ -97,7 +108,7 @@ def label_points(
     # renumber so windows lying wholly in probation do not count
     remap = {w: j for j, w in enumerate(sorted(scored_windows))}
     window_id = np.array([remap.get(int(w), int(w)) if w >= 0 else int(w) for w in window_id])
-    return FileLabels(window_id, tp, fp, len(scored_windows))
+    return FileLabels(window_id, tp, fp, len(scored_windows), len(windows))
 
 
 def _score_curve(
@@ -192,21 +203,18 @@ def score_corpus(
             lab = labels[name]
             raw = _raw_at(th, dl, base, t)
             null = -fn_w * lab.n_windows
-            perfect = float(
-                sum(
-                    tp_w * lab.tp_unweighted[lab.window_id == w].max() for w in range(lab.n_windows)
-                )
-            )
+            perfect = tp_w * lab.n_labelled
             cat = name.split("/")[0]
-            acc = per_cat.setdefault(cat, [0.0, 0.0, 0.0])
-            acc[0] += raw
-            acc[1] += null
-            acc[2] += perfect
+            acc = per_cat.setdefault(cat, [0.0, 0.0, 0.0, 0.0])
+            for j, v in enumerate((raw, null, _raw_at(th, dl, base, -np.inf), perfect)):
+                acc[j] += v
             file_rows.append(
                 {"profile": pname, "file": name, "raw": raw, "null": null, "perfect": perfect}
             )
-        tot = [sum(v[i] for v in per_cat.values()) for i in range(3)]
-        for cat, (raw, null, perfect) in [("ALL", tot), *sorted(per_cat.items())]:
+        tot = [sum(v[i] for v in per_cat.values()) for i in range(4)]
+        for cat, (raw, nothing, everything, perfect) in [("ALL", tot), *sorted(per_cat.items())]:
+            # NAB's null detector scores 0.5 everywhere: its best threshold flags all or nothing
+            null = max(nothing, everything)
             norm = 100.0 * (raw - null) / (perfect - null) if perfect != null else float("nan")
             rows.append(
                 {"profile": pname, "category": cat, "score": norm, "raw": raw, "threshold": t}
@@ -214,6 +222,12 @@ def score_corpus(
     table = pd.DataFrame(rows).pivot(index="category", columns="profile", values="score")
     table = table[list(profiles)].reindex(["ALL", *sorted(c for c in table.index if c != "ALL")])
     return NabResult(table=table, per_file=pd.DataFrame(file_rows), thresholds=chosen)
+
+
+def default_data_dir() -> Path | None:
+    """The development copy of NAB next to the project (``../shared/data/nab``), if present."""
+    folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
+    return folder if (folder / "combined_windows.json").is_file() else None
 
 
 def load_corpus(

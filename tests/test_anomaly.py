@@ -29,8 +29,9 @@ STREAM = [
     anomaly.RollingZScore,
     anomaly.RangeNovelty,
     lambda: anomaly.LevelShift(window=20, reference=300),
+    anomaly.ScaleShift,
 ]
-IDS = ["ensemble", "zscore", "range", "level"]
+IDS = ["ensemble", "zscore", "range", "level", "scale"]
 
 
 @pytest.mark.parametrize("make", STREAM, ids=IDS)
@@ -71,14 +72,41 @@ def test_ensemble_finds_injected_events_with_one_alarm_each() -> None:
     assert any(1000 <= a <= 1005 for a in late)  # the spike
     assert any(1200 <= a <= 1230 for a in late)  # the level shift
     gaps = np.diff(late)
-    assert np.all(gaps > 100)  # repeated alarms of one event are suppressed
+    assert np.all(gaps > 50)  # repeated alarms of one event are suppressed
     assert len(late) <= 5
 
 
-def test_suppress_repeats_keeps_first_alarm() -> None:
-    s = np.array([0.1, 0.9, 0.8, 0.2, 0.7, 0.1, 0.1, 0.95])
+def test_suppress_repeats_keeps_first_alarm_of_each_event() -> None:
+    s = np.array([0.1, 0.9, 0.8, 0.2, 0.7, 0.1, 0.1, 0.1, 0.95])
     out = anomaly.suppress_repeats(s, suppression=3)
-    assert list(out >= 0.5) == [False, True, False, False, False, False, False, True]
+    # rows 1, 2, 4 are one event (gaps <= 3); row 8 is 4 rows after the last alarm row
+    assert list(out >= 0.5) == [False, True, False, False, False, False, False, False, True]
+    assert out[2] < 0.5 and out[2] == pytest.approx(0.5)  # muted, not erased
+
+
+def test_suppress_repeats_one_alarm_for_a_long_disturbance() -> None:
+    s = np.zeros(400)
+    s[100:300:20] = 0.9  # an alarm every 20 rows for 200 rows
+    out = anomaly.suppress_repeats(s, suppression=50)
+    assert list(np.flatnonzero(out >= 0.5)) == [100]
+
+
+def test_scale_shift_catches_noise_that_starts_oscillating() -> None:
+    rng = np.random.default_rng(8)
+    y = 30 + rng.normal(0, 0.2, 1500)
+    y[1200:] += 5 * np.sign(np.sin(np.arange(300) * 1.7))  # same mean, far wider spread
+    s = anomaly.ScaleShift().fit(y).decision_scores_
+    alarms = np.flatnonzero(s >= anomaly.ALARM)
+    assert any(1200 <= a <= 1220 for a in alarms)
+    assert not any(400 <= a < 1200 for a in alarms)
+
+
+def test_range_novelty_ignores_a_peak_that_edges_past_the_old_maximum() -> None:
+    y = np.tile(np.r_[np.zeros(99), 10.0], 20)
+    y[1099] = 10.1  # 1% past the old range: a recurring peak, not news
+    y[1599] = 12.0  # 20% past it
+    s = anomaly.RangeNovelty().fit(y).decision_scores_
+    assert s[1099] < 0.5 <= s[1599]
 
 
 def test_calibrate_records_is_on_the_series_scale() -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -67,6 +68,8 @@ CallsProvider = Callable[[pd.Timestamp, pd.Timestamp, Mapping[str, Sequence[str]
 Scorer = Callable[..., pd.DataFrame]
 
 _SLOW_PREFIX = "slow_calls:"
+_QUANTILE_PREFIX = "quantile:"
+_RATIO_PREFIX = "ratio:"
 
 
 # -- data classes ----------------------------------------------------------------------------
@@ -319,8 +322,25 @@ def _labels_of(unique_id: str, by: Sequence[str]) -> dict[str, str]:
     return {"series": str(unique_id)}
 
 
-def _slow_calls_series(
-    threshold_ms: float,
+#: ``llm_calls`` columns a ``quantile:<column>:<q>`` series may read.
+QUANTILE_COLUMNS: tuple[str, ...] = ("latency_ms", "ttft_ms")
+#: ``llm_calls`` columns a ``ratio:<numerator>:<denominator>`` series may read.
+RATIO_COLUMNS: tuple[str, ...] = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+)
+
+
+def _calls_series(
+    agg_sql: str,
+    agg_params: Sequence[Any],
+    where: Sequence[str],
+    where_params: Sequence[Any],
+    fill_zero: bool,
     by: Sequence[str],
     freq: str,
     start: Any,
@@ -328,36 +348,65 @@ def _slow_calls_series(
     warehouse: Warehouse,
     filters: Mapping[str, Sequence[str]] | None,
 ) -> pd.DataFrame:
-    """Calls slower than ``threshold_ms`` per bucket (a latency-SLI numerator)."""
+    """One aggregate of ``llm_calls`` per bucket and group, as a long ``unique_id, ds, y`` frame."""
     from lumina_analytics import series as series_mod
 
     width = series_mod.freq_to_timedelta(freq)
     cols = series_mod._check_by(list(by), filters)
     t0 = pd.Timestamp(start) if start is not None else None
     t1 = pd.Timestamp(end) if end is not None else None
-    where = ["latency_ms > ?"]
-    params: list[Any] = [float(threshold_ms)]
+    conds = list(where)
+    params: list[Any] = list(where_params)
     if t0 is not None:
-        where.append("ts >= ?")
+        conds.append("ts >= ?")
         params.append(t0.to_pydatetime())
     if t1 is not None:
-        where.append("ts < ?")
+        conds.append("ts < ?")
         params.append(t1.to_pydatetime())
     for col, values in (filters or {}).items():
         vals = [values] if isinstance(values, str) else [str(v) for v in values]
-        where.append(f'"{col}" IN ({", ".join("?" for _ in vals)})')
+        conds.append(f'"{col}" IN ({", ".join("?" for _ in vals)})')
         params.extend(vals)
     gsel = "".join(f'"{c}", ' for c in cols)
     gby = "".join(f', "{c}"' for c in cols)
     sql = (
-        f"SELECT {gsel}time_bucket(?, ts, ?) AS ds, count(*) AS y FROM llm_calls "
-        f"WHERE {' AND '.join(where)} GROUP BY ds{gby} ORDER BY ALL"
+        f"SELECT {gsel}time_bucket(?, ts, ?) AS ds, {agg_sql} AS y FROM llm_calls "
+        f"WHERE {' AND '.join(conds) or 'TRUE'} GROUP BY ds{gby} ORDER BY ALL"
     )
-    raw = warehouse.query(sql, [width.to_pytimedelta(), datetime(1970, 1, 1), *params])
+    raw = warehouse.query(sql, [width.to_pytimedelta(), datetime(1970, 1, 1), *agg_params, *params])
     agg = pd.DataFrame(
         {"unique_id": series_mod._join_ids(raw, cols), "ds": raw["ds"], "y": raw["y"]}
     )
-    return series_mod._complete(agg, width, True, t0, t1)
+    return series_mod._complete(agg, width, fill_zero, t0, t1)
+
+
+def parse_ratio_metric(metric: str) -> tuple[str, str]:
+    """``ratio:<num>:<den>`` -> (num, den): sum(num) / sum(den) per bucket, e.g.
+    ``ratio:cache_read_tokens:input_tokens`` (the prompt-cache hit ratio)."""
+    parts = metric[len(_RATIO_PREFIX) :].split(":")
+    if len(parts) != 2 or not all(p in RATIO_COLUMNS for p in parts):
+        raise LuminaError(
+            f"metric {metric!r}: use ratio:<numerator>:<denominator> with columns in "
+            f"{list(RATIO_COLUMNS)}, e.g. ratio:cache_read_tokens:input_tokens"
+        )
+    return parts[0], parts[1]
+
+
+def parse_quantile_metric(metric: str) -> tuple[str, float]:
+    """``quantile:<column>:<q>`` -> (column, q), e.g. ``quantile:ttft_ms:0.5`` (median TTFT)."""
+    parts = metric[len(_QUANTILE_PREFIX) :].split(":")
+    if len(parts) != 2 or parts[0] not in QUANTILE_COLUMNS:
+        raise LuminaError(
+            f"metric {metric!r}: use quantile:<column>:<q> with a column in "
+            f"{list(QUANTILE_COLUMNS)}, e.g. quantile:ttft_ms:0.5"
+        )
+    try:
+        q = float(parts[1])
+    except ValueError:
+        q = -1.0
+    if not 0.0 <= q <= 1.0:
+        raise LuminaError(f"metric {metric!r}: the quantile must be a number in [0, 1]")
+    return parts[0], q
 
 
 def default_series_provider(
@@ -365,7 +414,10 @@ def default_series_provider(
 ) -> SeriesProvider:
     """A provider backed by :func:`lumina_analytics.series.load_series` on ``warehouse``.
 
-    Adds ``slow_calls:<ms>`` (calls slower than that many milliseconds) for latency SLOs.
+    Adds ``slow_calls:<ms>`` (calls slower than that many milliseconds) for latency SLOs and
+    ``quantile:<column>:<q>`` (a quantile of ``latency_ms`` or ``ttft_ms`` per bucket, e.g.
+    ``quantile:ttft_ms:0.5``, the median time to first token) and ``ratio:<num>:<den>`` (a
+    ratio of two column sums per bucket, e.g. ``ratio:cache_read_tokens:input_tokens``).
     """
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
 
@@ -379,7 +431,18 @@ def default_series_provider(
     ) -> pd.DataFrame:
         if metric.startswith(_SLOW_PREFIX):
             ms = float(metric[len(_SLOW_PREFIX) :])
-            return _slow_calls_series(ms, by, freq, start, end, wh, filters)
+            return _calls_series(
+                "count(*)", [], ["latency_ms > ?"], [ms], True, by, freq, start, end, wh, filters
+            )
+        if metric.startswith(_QUANTILE_PREFIX):
+            col, q = parse_quantile_metric(metric)
+            return _calls_series(
+                f'quantile_cont("{col}", ?)', [q], [], [], False, by, freq, start, end, wh, filters
+            )
+        if metric.startswith(_RATIO_PREFIX):
+            num, den = parse_ratio_metric(metric)
+            agg = f'sum(coalesce("{num}", 0)) / nullif(sum(coalesce("{den}", 0)), 0)'
+            return _calls_series(agg, [], [], [], False, by, freq, start, end, wh, filters)
         from lumina_analytics.series import load_series
 
         return load_series(
@@ -770,16 +833,27 @@ class Evaluator:
         assert rule.offset is not None
         n = int(rule.window / rule.freq)
         k = int(rule.offset / rule.freq)
-        cur = self._window_values(rule, t0, t1, rule.window + rule.offset, n)
-        base = cur.shift(k)
+        back = rule.window + rule.offset * rule.periods
+        cur = self._window_values(rule, t0, t1, back, n)
+        if rule.periods == 1:
+            base = cur.shift(k)
+        else:  # median of the same window 1..periods offsets back (those with data)
+            stack = np.stack([cur.shift(k * i).to_numpy() for i in range(1, rule.periods + 1)])
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN early rows
+                med = np.nanmedian(stack, axis=0)
+            base = pd.DataFrame(med, index=cur.index, columns=cur.columns)
         if rule.change == "pct":
             change = (cur - base) / base.abs().where(base != 0) * 100.0
         else:
             change = cur - base
         mask = _OP_FRAME[rule.op](change, rule.value) & (base.abs() > rule.min_baseline)
-        mask &= self._requests_ok(rule, t0, t1, rule.window + rule.offset, n, cur)
+        mask &= self._requests_ok(rule, t0, t1, back, n, cur)
         unit = "%" if rule.change == "pct" else ""
-        note = f"{rule.metric} changed {{value}}{unit} over {format_duration(rule.window)} vs {format_duration(rule.offset)} earlier"
+        ago = format_duration(rule.offset)
+        if rule.periods > 1:
+            ago = f"the median of the same window {ago} to {format_duration(rule.offset * rule.periods)}"
+        note = f"{rule.metric} changed {{value}}{unit} over {format_duration(rule.window)} vs {ago} earlier"
         return self._long(
             change, mask, rule.freq, t0, t1, threshold=rule.value, severity=rule.severity, note=note
         )
@@ -986,6 +1060,7 @@ class Evaluator:
                 measure=measure,
                 dimensions=rule.rootcause.dimensions,
                 slow_ms=slow_ms,
+                slow_quantile=rule.rootcause.slow_quantile,
             )
         except (LuminaError, KeyError, ValueError) as exc:
             return [{"error": str(exc)}]
@@ -993,6 +1068,22 @@ class Evaluator:
         pinned = set(alert.filters)
         contrib = contrib[~contrib["dimension"].isin(pinned)]
         return rootcause.hint(contrib)
+
+    def explain(
+        self, rule_name: str, labels: Mapping[str, Any], at: datetime | pd.Timestamp | str
+    ) -> list[dict[str, Any]] | None:
+        """The root-cause hint an alert of ``rule_name`` with ``labels`` gets when firing at ``at``.
+
+        The same hint :meth:`evaluate` attaches, computed on demand (e.g. after a replay run
+        with ``root_cause=False``, only for the alerts one wants explained).
+        """
+        rule = self.rules.get(rule_name)
+        uid = "/".join(str(labels.get(b, "")) for b in rule.by) if rule.by else "all"
+        alert = self._alert(rule, {"unique_id": uid, "value": 0.0})
+        at_ts = pd.Timestamp(at)
+        if at_ts.tzinfo is not None:
+            at_ts = at_ts.tz_convert("UTC").tz_localize(None)
+        return self._root_cause(rule, alert, at_ts)
 
     # one evaluation -----------------------------------------------------------------------
     def evaluate(

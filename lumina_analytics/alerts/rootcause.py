@@ -15,7 +15,9 @@ minus overall expected), so 1.0 means "this value alone explains the whole chang
 ``score = share - call_share`` (its share of the alert window's calls) ranks the values: a
 value that carries all the calls (the only service, the only region of a tenant) trivially
 "explains" everything and scores 0, while a provider with 20% of the calls and all of the
-excess scores 0.8. A dimension's explanatory power is the score of its top value.
+excess scores 0.8. A value absent from the baseline (a new release, a new model) is not
+discounted by its call share (``score = share``): that it appeared is the change. A
+dimension's explanatory power is the score of its top value.
 
 :func:`attribute` is a pure function on an ``llm_calls``-shaped (or ``spans``-shaped) frame;
 :func:`load_calls` is the thin warehouse loader.
@@ -48,14 +50,18 @@ DIMENSIONS: tuple[str, ...] = (
     "service_version",
 )
 _SHRINK = 20.0  # pseudo-calls of the overall baseline rate mixed into each value's rate
-_MEASURES = ("errors", "requests", "slow", "cost_usd", "tokens")
+_MEASURES = ("errors", "requests", "slow", "slow_ttft", "cost_usd", "tokens")
+#: The per-call column each "slower than" measure compares with its threshold.
+_SLOW_COLUMN = {"slow": "latency_ms", "slow_ttft": "ttft_ms"}
 
 
 def measure_for_metric(metric: str) -> str | None:
     """The per-call measure that explains an alert on ``metric`` (None: no hint possible)."""
     if metric in ("errors", "error_rate", "error_ratio"):
         return "errors"
-    if metric.startswith(("latency_", "ttft_", "slow_calls", "latency_ratio")):
+    if metric.startswith(("ttft_", "quantile:ttft_ms")):
+        return "slow_ttft"
+    if metric.startswith(("latency_", "slow_calls", "latency_ratio", "quantile:")):
         return "slow"
     if metric in ("requests", "peak_rpm"):
         return "requests"
@@ -93,11 +99,12 @@ def _per_call(df: pd.DataFrame, measure: str, slow_ms: float | None) -> pd.Serie
         return (df["status"].astype(object) == "error").astype(float)
     if measure == "requests":
         return pd.Series(1.0, index=df.index)
-    if measure == "slow":
-        if "latency_ms" not in df.columns:
-            raise SchemaError("measure 'slow' needs a 'latency_ms' (or 'duration_ms') column")
+    if measure in _SLOW_COLUMN:
+        col = _SLOW_COLUMN[measure]
+        if col not in df.columns:
+            raise SchemaError(f"measure {measure!r} needs a {col!r} column")
         assert slow_ms is not None
-        return (pd.to_numeric(df["latency_ms"]) > slow_ms).astype(float)
+        return (pd.to_numeric(df[col]) > slow_ms).astype(float)
     if measure == "cost_usd":
         return pd.to_numeric(df["cost_usd"]).fillna(0.0).astype(float)
     if measure == "tokens":
@@ -135,11 +142,14 @@ def attribute(
     measure: str = "errors",
     dimensions: Sequence[str] | None = None,
     slow_ms: float | None = None,
+    slow_quantile: float = 0.95,
 ) -> pd.DataFrame:
     """Contribution of every (dimension, value) to the change of ``measure`` in the alert window.
 
     Windows are ``[start, end)``. ``measure`` is one of errors, requests, slow (calls slower
-    than ``slow_ms``; default: the overall baseline p95 latency), cost_usd, tokens. Returns one
+    than ``slow_ms``; default: the ``slow_quantile`` of the baseline's latency, p95), slow_ttft
+    (the same on time to first token; ``slow_quantile=0.5`` explains a shift of the whole
+    distribution, such as a release that slows every call), cost_usd, tokens. Returns one
     row per (dimension, value) with ``alert_calls, alert_measure, baseline_calls,
     baseline_measure, baseline_rate, alert_rate, expected, excess, share, lift``, sorted by
     ``share`` (descending). Empty when the alert window holds no calls.
@@ -155,12 +165,15 @@ def attribute(
     dims = [d for d in (dimensions or DIMENSIONS) if d in df.columns]
     if not in_a.any() or not dims:
         return pd.DataFrame({c: [] for c in _COLUMNS})
-    if measure == "slow" and slow_ms is None:
-        base_lat = pd.to_numeric(df.loc[in_b, "latency_ms"]).dropna()
+    if measure in _SLOW_COLUMN and slow_ms is None:
+        col = _SLOW_COLUMN[measure]
+        if col not in df.columns:
+            raise SchemaError(f"measure {measure!r} needs a {col!r} column")
+        base_lat = pd.to_numeric(df.loc[in_b, col]).dropna()
         slow_ms = (
-            float(base_lat.quantile(0.95))
+            float(base_lat.quantile(slow_quantile))
             if len(base_lat)
-            else float(pd.to_numeric(df.loc[in_a, "latency_ms"]).median())
+            else float(pd.to_numeric(df.loc[in_a, col]).median())
         )
     df = df.loc[in_a | in_b].copy()
     df["_m"] = _per_call(df, measure, slow_ms)
@@ -203,7 +216,9 @@ def attribute(
         denom = total_excess if total_excess > 0 else float(out["excess"].clip(lower=0).sum())
         out["share"] = out["excess"] / denom if denom > 0 else 0.0
         out["call_share"] = out["alert_calls"] / n_a if n_a else 0.0
-        out["score"] = out["share"] - out["call_share"]
+        # a value that carries no more than its share of the calls explains nothing, unless it
+        # is new since the baseline (a release, a new model): then the change is the suspect
+        out["score"] = out["share"] - out["call_share"].where(out["baseline_calls"] > 0, 0.0)
         out["lift"] = out["alert_rate"] / out["baseline_rate"].where(out["baseline_rate"] > 0)
         out.insert(0, "dimension", dim)
         frames.append(out)
@@ -262,6 +277,7 @@ def load_calls(
         "ts",
         "status",
         "latency_ms",
+        "ttft_ms",
         "cost_usd",
         "input_tokens",
         "output_tokens",

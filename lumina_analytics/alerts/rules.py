@@ -101,8 +101,9 @@ class _Model(BaseModel):
 class RootCauseSpec(_Model):
     """How to explain a firing alert by dimensions of ``llm_calls``."""
 
-    measure: str | None = None  # errors|requests|slow|cost_usd|tokens; None: derived from metric
+    measure: str | None = None  # errors|requests|slow|slow_ttft|cost_usd|tokens; None: from metric
     baseline: Duration = pd.Timedelta(hours=24)  # baseline window before the alert window
+    slow_quantile: float = Field(default=0.95, gt=0, lt=1)  # slow*: above this baseline quantile
     dimensions: list[str] | None = None  # default: every dimension present
     enabled: bool = True
 
@@ -198,11 +199,17 @@ class ThresholdRule(_RuleBase):
 
 
 class RateOfChangeRule(_RuleBase):
-    """Fire when ``window`` differs from the window ``offset`` earlier by more than ``value``."""
+    """Fire when ``window`` differs from the window ``offset`` earlier by more than ``value``.
+
+    With ``periods`` > 1 the baseline is the median of the same window ``offset``,
+    ``2 * offset``, ... ``periods * offset`` earlier (e.g. offset 1d, periods 7: the same hours
+    on each of the last seven days), robust to one unusual day.
+    """
 
     kind: Literal["rate_of_change"]
     window: Duration = pd.Timedelta(hours=1)
     offset: Duration | None = None  # default: the window just before (offset = window)
+    periods: int = Field(default=1, ge=1, le=60)
     agg: Literal["mean", "sum", "max", "min", "last"] = "sum"
     change: Literal["pct", "abs"] = "pct"  # pct: (cur - base) / |base| * 100
     op: Op = ">"
@@ -220,7 +227,7 @@ class RateOfChangeRule(_RuleBase):
 
     def lookback(self) -> pd.Timedelta:
         assert self.offset is not None
-        return self.window + self.offset
+        return self.window + self.offset * self.periods
 
 
 class BurnWindow(_Model):
