@@ -46,7 +46,7 @@ def register(sub: Any) -> None:
         "--suppression",
         type=int,
         default=12,
-        help="rows after an alarm in which repeats of the same event are muted (default 12)",
+        help="longest gap in rows between alarms of one event; later alarms of the event are muted (default 12)",
     )
     de.add_argument("--dry-run", action="store_true", help="print flagged rows, write nothing")
     de.set_defaults(func=_detect)
