@@ -1,12 +1,17 @@
-"""Benchmark: provider comparison point estimates over many calls, DuckDB SQL against pandas.
+"""Benchmark: provider comparison over many calls, DuckDB against pandas, in the same run.
 
 Both implementations compute the same statistics (latency/TTFT/ITL/throughput percentiles
 over successful calls, error rates by type, availability, cost per 1k tokens and per
-successful request) for every provider/model; the run checks they agree and reports the
-time of each and their ratio. Bootstrap intervals are not part of this comparison.
+successful request) for every provider/model. The run times each path twice: point
+estimates only, then with bootstrap intervals (``--boot`` replicates, 95%): pandas
+``providers.compare`` (exact order-statistic bootstrap of the quantiles over all rows,
+multinomial error rates, cost ratios on a ``--max-boot-rows`` sample) against
+``providers.compare_duckdb`` (SQL aggregates and a per-group hash sample, m-out-of-n
+bootstrap). It checks the point estimates agree and reports how the interval widths of
+the two paths compare, the time of each and the ratios.
 
     .venv/bin/python benchmarks/bench_providers.py --rows 10000000
-    .venv/bin/python benchmarks/bench_providers.py --rows 1000000 --boot 200   # also time compare() with intervals
+    .venv/bin/python benchmarks/bench_providers.py --rows 1000000 --boot 200
 """
 
 from __future__ import annotations
@@ -63,38 +68,8 @@ def make_calls(n: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=10_000_000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument(
-        "--boot",
-        type=int,
-        default=0,
-        help="also time compare() with this many bootstrap replicates",
-    )
-    args = ap.parse_args()
-
-    t = time.perf_counter()
-    calls = make_calls(args.rows, args.seed)
-    gen_s = time.perf_counter() - t
-    print(
-        f"generated {len(calls):,} calls in {gen_s:.1f}s ({calls.memory_usage(deep=True).sum() / 1e9:.2f} GB)"
-    )
-
-    t = time.perf_counter()
-    sql = providers.compare_warehouse(frame=calls)
-    sql_s = time.perf_counter() - t
-    print(f"duckdb sql   : {sql_s:8.2f} s")
-
-    t = time.perf_counter()
-    pdf = providers.compare_points(calls)
-    pd_s = time.perf_counter() - t
-    print(f"pandas       : {pd_s:8.2f} s")
-
-    a = sql.set_index(["provider", "model"]).sort_index()
-    b = pdf.set_index(["provider", "model"]).sort_index()
-    worst = max(
+def _max_rel_diff(a: pd.DataFrame, b: pd.DataFrame) -> float:
+    return max(
         float(
             np.nanmax(
                 np.abs(a[c].astype(float) - b[c].astype(float))
@@ -104,8 +79,36 @@ def main() -> None:
         for c in b.columns
         if c in a.columns
     )
-    print(f"max relative difference between the two: {worst:.2e}")
-    result = {
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--boot", type=int, default=1000, help="bootstrap replicates (0: skip)")
+    ap.add_argument("--max-boot-rows", type=int, default=5000)
+    args = ap.parse_args()
+
+    t = time.perf_counter()
+    calls = make_calls(args.rows, args.seed)
+    gen_s = time.perf_counter() - t
+    print(
+        f"generated {len(calls):,} calls in {gen_s:.1f}s ({calls.memory_usage(deep=True).sum() / 1e9:.2f} GB)"
+    )
+    keys = ["provider", "model"]
+
+    def timed(label: str, fn: object) -> tuple[object, float]:
+        t0 = time.perf_counter()
+        out = fn()  # type: ignore[operator]
+        s = time.perf_counter() - t0
+        print(f"{label:<34}: {s:8.2f} s", flush=True)
+        return out, s
+
+    sql, sql_s = timed("duckdb points", lambda: providers.compare_warehouse(frame=calls))
+    pdf, pd_s = timed("pandas points", lambda: providers.compare_points(calls))
+    worst = _max_rel_diff(sql.set_index(keys).sort_index(), pdf.set_index(keys).sort_index())
+    print(f"max relative difference of the point estimates: {worst:.2e}")
+    result: dict[str, float | int] = {
         "rows": len(calls),
         "duckdb_s": sql_s,
         "pandas_s": pd_s,
@@ -113,13 +116,31 @@ def main() -> None:
         "max_rel_diff": worst,
     }
     if args.boot:
-        t = time.perf_counter()
-        providers.compare(calls, n_boot=args.boot, pairwise=False)
-        result["pandas_bootstrap_s"] = time.perf_counter() - t
-        print(
-            f"compare() with {args.boot} bootstrap replicates: {result['pandas_bootstrap_s']:.1f} s"
+        kw = {"n_boot": args.boot, "max_boot_rows": args.max_boot_rows}
+        db, db_s = timed(
+            f"duckdb with {args.boot}-replicate CIs",
+            lambda: providers.compare_duckdb(frame=calls, **kw),
         )
-    print(f"ratio pandas / duckdb: {pd_s / sql_s:.1f}x")
+        pc, pc_s = timed(
+            f"pandas with {args.boot}-replicate CIs",
+            lambda: providers.compare(calls, pairwise=False, **kw),
+        )
+        wd = db.wide(intervals=True).set_index("group")  # type: ignore[attr-defined]
+        wp = pc.wide(intervals=True).set_index("group")  # type: ignore[attr-defined]
+        ratios = {}
+        for m in ("latency_p50", "latency_p99", "error_rate", "cost_per_1k_tokens"):
+            ratios[m] = float(
+                np.nanmedian((wd[f"{m}_hi"] - wd[f"{m}_lo"]) / (wp[f"{m}_hi"] - wp[f"{m}_lo"]))
+            )
+        print("median CI width duckdb / pandas:", {k: round(v, 3) for k, v in ratios.items()})
+        result.update(
+            duckdb_ci_s=db_s,
+            pandas_ci_s=pc_s,
+            pandas_ci_over_duckdb_ci=pc_s / db_s,
+            **{f"ci_width_ratio_{k}": v for k, v in ratios.items()},
+        )
+    print(f"ratio pandas / duckdb: points {pd_s / sql_s:.1f}x", end="")
+    print(f", with intervals {result['pandas_ci_over_duckdb_ci']:.1f}x" if args.boot else "")
     print(json.dumps(result))
 
 

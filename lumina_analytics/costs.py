@@ -9,6 +9,14 @@ Re-pricing many calls is vectorised: per (provider, model, day) — per hour for
 time-of-day prices — the price function is probed for its per-token rates (price is linear in
 the token counts within a tier), and only calls large enough to reach a tier (input tokens at or
 above the model's smallest tier start) are priced one by one.
+
+Dimensions (:data:`DIMENSIONS`) are ``llm_calls`` columns, except ``tool``: the tool whose
+output the LLM call consumed, derived from the trace by
+:func:`lumina_analytics.datasets.tool_attribution_sql` (the latest sibling tool span that
+ended before the call started, with no other LLM call in between; ``(none)`` for planner
+and reflection calls). Load it with ``datasets.load_llm_calls(..., with_tool=True)`` or
+``datasets.attach_tools(calls, spans)``; then ``spend(calls, by=("tool",))`` works as for
+any other dimension.
 """
 
 from __future__ import annotations
@@ -160,6 +168,9 @@ def price_usage(
             if ignore_cache:
                 frame["cache_read_tokens"] = 0
                 frame["cache_write_tokens"] = 0
+            for c in ("provider", "model"):  # per-value work in price_frame runs once per category
+                if c in frame.columns:
+                    frame[c] = frame[c].astype("category")
             priced = frame_fn(frame, overrides=overrides)["cost_usd"].astype("float64")
             return pd.Series(
                 priced.to_numpy() * (1.0 - batch_discount), index=calls.index, name="cost_usd"
@@ -259,7 +270,15 @@ def _check_dims(calls: pd.DataFrame, by: Sequence[str]) -> list[str]:
     by = [by] if isinstance(by, str) else list(by)
     missing = [c for c in by if c not in calls.columns]
     if missing:
-        raise SchemaError(f"cannot group by {missing}: the calls frame has {list(calls.columns)}")
+        hint = (
+            "; llm_calls has no tool column: load the calls with "
+            "datasets.load_llm_calls(..., with_tool=True) or datasets.attach_tools(calls, spans)"
+            if "tool" in missing
+            else ""
+        )
+        raise SchemaError(
+            f"cannot group by {missing}: the calls frame has {list(calls.columns)}{hint}"
+        )
     return by
 
 
@@ -291,7 +310,8 @@ def _keyed(
 
 
 def spend(calls: pd.DataFrame, by: Sequence[str] = (), grain: str | None = None) -> pd.DataFrame:
-    """Spend by any dimensions and an optional time ``grain`` (pandas offset: ``1h``, ``D``, ``W``, ``MS``).
+    """Spend by any dimensions (see :data:`DIMENSIONS`; ``tool`` as derived from the trace, see
+    the module docstring) and an optional time ``grain`` (pandas offset: ``1h``, ``D``, ``W``, ``MS``).
 
     Columns: [ds], by..., requests, cost_usd, unpriced_requests, input_tokens, output_tokens, share.
     Unpriced calls (``cost_usd`` NULL) are counted, never summed as 0 silently.
@@ -411,31 +431,35 @@ def response_cache_hits(
     """
     ttl_ns = pd.Timedelta(ttl).value
     key = [k for k in key if k in calls.columns]
-    if "prompt_hash" not in key:
-        return pd.Series(False, index=calls.index)
-    ts = pd.to_datetime(calls["ts"]).astype("datetime64[ns]").astype("int64").to_numpy()
-    ok = (
-        (calls["status"].astype("object") == "ok").to_numpy()
-        if "status" in calls.columns
-        else np.ones(len(calls), bool)
-    )
-    has = calls["prompt_hash"].notna().to_numpy()
-    keyframe = calls[key].astype("object").fillna("").astype(str)
-    k = keyframe.iloc[:, 0] if len(key) == 1 else keyframe.agg("\x1f".join, axis=1)
-    order = np.lexsort((ts, k.to_numpy()))
     hits = np.zeros(len(calls), dtype=bool)
-    ks = k.to_numpy()[order]
-    tss, oks, hass = ts[order], ok[order], has[order]
-    current, expires = None, -1
-    for i in range(len(order)):
-        if not hass[i]:
-            continue
-        if ks[i] != current:
-            current, expires = ks[i], -1
-        if tss[i] < expires:
-            hits[order[i]] = True
-        elif oks[i]:
-            expires = tss[i] + ttl_ns
+    if "prompt_hash" not in key:
+        return pd.Series(hits, index=calls.index, name="response_cache_hit")
+    has = calls["prompt_hash"].notna().to_numpy()
+    rows = np.flatnonzero(has)
+    code = np.zeros(len(rows), dtype=np.int64)
+    for k in key:  # one integer code per distinct key tuple
+        c, uniq = pd.factorize(calls[k].to_numpy()[rows], use_na_sentinel=False)
+        code = pd.factorize(code * (len(uniq) + 1) + c)[0]
+    ts = pd.to_datetime(calls["ts"]).astype("datetime64[ns]").astype("int64").to_numpy()[rows]
+    ok = (
+        (calls["status"].astype("object") == "ok").to_numpy()[rows]
+        if "status" in calls.columns
+        else np.ones(len(rows), bool)
+    )
+    repeated = np.bincount(code)[code] > 1  # a key seen once is a miss: no state to track
+    sel = np.flatnonzero(repeated)
+    order = sel[np.lexsort((ts[sel], code[sel]))]
+    ks, tss, oks = code[order].tolist(), ts[order].tolist(), ok[order].tolist()
+    hit_sorted = [False] * len(order)
+    current, expires = -1, -1
+    for i, (k, t, good) in enumerate(zip(ks, tss, oks, strict=True)):
+        if k != current:
+            current, expires = k, -1
+        if t < expires:
+            hit_sorted[i] = True
+        elif good:
+            expires = t + ttl_ns
+    hits[rows[order]] = hit_sorted
     return pd.Series(hits, index=calls.index, name="response_cache_hit")
 
 
@@ -511,17 +535,28 @@ def load_budgets(path: str | os.PathLike[str] | None = None) -> dict[str, float]
     return out
 
 
-def _forecast_remaining(daily: pd.DataFrame, horizon: int, level: float) -> pd.DataFrame | None:
+#: Forecasting-module members of the month-end projection: seasonal naive (last week),
+#: the median weekly profile and the median of the last days. Fast (no model fit); pass
+#: ``forecast_members=None`` to :func:`budget_status` for every member, Prophet included
+#: (about a second per tenant).
+BUDGET_MEMBERS: tuple[str, ...] = ("snaive_week", "profile_week", "profile_day")
+
+
+def _forecast_remaining(
+    daily: pd.DataFrame, horizon: int, level: float, members: Sequence[str] | None = BUDGET_MEMBERS
+) -> pd.DataFrame | None:
     """Forecast daily spend ``horizon`` days ahead per ``unique_id`` with the forecasting module
-    (:class:`~lumina_analytics.forecasting.ProphetForecaster`) and sum it; None when the module is
-    unavailable or fails. Bounds are the sums of the daily bounds (conservative: it assumes
-    the daily errors move together)."""
+    (:class:`~lumina_analytics.forecasting.ProphetForecaster` restricted to ``members``; None:
+    all) and sum it; None when the module is unavailable or fails. Bounds are the sums of the
+    daily bounds (conservative: it assumes the daily errors move together). The ``model``
+    column names the members the inner backtest chose per tenant."""
     try:
         from lumina_analytics.forecasting import ProphetForecaster
     except ImportError:
         return None
     try:
-        model = ProphetForecaster(freq="1D", horizon=horizon, level=level * 100, n_jobs=1)
+        kw: dict[str, Any] = {} if members is None else {"members": tuple(members)}
+        model = ProphetForecaster(freq="1D", horizon=horizon, level=level * 100, n_jobs=1, **kw)
         fc = model.fit_predict(daily)
     except Exception:  # the forecaster is optional here: fall back to the simple projection
         return None
@@ -531,7 +566,10 @@ def _forecast_remaining(daily: pd.DataFrame, horizon: int, level: float) -> pd.D
     fc = fc.copy()
     for c in ("yhat", "yhat_lower", "yhat_upper"):
         fc[c] = fc[c].clip(lower=0)
-    return fc.groupby("unique_id")[["yhat", "yhat_lower", "yhat_upper"]].sum()
+    out = fc.groupby("unique_id")[["yhat", "yhat_lower", "yhat_upper"]].sum()
+    models = fc.groupby("unique_id")["model"].first() if "model" in fc.columns else None
+    out["model"] = models.reindex(out.index) if models is not None else "forecast"
+    return out
 
 
 def budget_status(
@@ -543,11 +581,13 @@ def budget_status(
     history_days: int = 28,
     n_boot: int = 2000,
     seed: int = 0,
+    forecast_members: Sequence[str] | None = BUDGET_MEMBERS,
 ) -> pd.DataFrame:
     """Month to date against budget per tenant, with a projected month end and interval.
 
-    ``method``: ``forecast`` (the forecasting module's ProphetForecaster on daily spend; a
-    tenant with under 14 days of history falls back to simple),
+    ``method``: ``forecast`` (the forecasting module's ProphetForecaster on daily spend with
+    ``forecast_members``, default :data:`BUDGET_MEMBERS`, None for all members including
+    Prophet; a tenant the module skips for too short a history falls back to simple),
     ``simple`` (the last ``history_days`` days of daily spend resampled for each remaining
     day: mean projection with a bootstrap ``level`` interval) or ``auto`` (forecast when the
     module is present and works, else simple). The ``method`` column says which was used.
@@ -588,7 +628,7 @@ def budget_status(
     if method in ("auto", "forecast") and remaining > 0:
         long = grid.reset_index().rename(columns={"tenant": "unique_id", "day": "ds", "cost": "y"})
         long = long[long["ds"] >= hist_start]
-        fc = _forecast_remaining(long, remaining, level)
+        fc = _forecast_remaining(long, remaining, level, forecast_members)
         if fc is not None:
             used = "forecast"
         elif method == "forecast":
@@ -605,7 +645,7 @@ def budget_status(
             f_row: dict[Any, Any] = fc.loc[t].to_dict()
             proj = mtd + float(f_row["yhat"])
             lo, hi = mtd + float(f_row["yhat_lower"]), mtd + float(f_row["yhat_upper"])
-            how = "forecast (prophet)"
+            how = f"forecast ({str(f_row['model']).removeprefix('auto(').removesuffix(')')})"
         else:
             mean = float(recent.mean()) if len(recent) else 0.0
             proj = mtd + mean * remaining
@@ -970,6 +1010,26 @@ def whatif(
     out["saving_pct"] = out["saving_usd"] / out["current_cost_usd"].replace(0, np.nan)
     out["batch_discount"] = batch_discount
     return out.drop(columns=["_all"], errors="ignore")
+
+
+def whatif_rollup(table: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
+    """Re-aggregate a :func:`whatif` table to coarser ``by`` columns (default: one row per
+    alternative) without re-pricing: request and cost columns are summed, the observed
+    latency and error columns (one value per alternative) kept, the saving recomputed."""
+    keys = ["alt_provider", "alt_model", *by]
+    missing = [c for c in keys if c not in table.columns]
+    if missing:
+        raise SchemaError(
+            f"cannot roll a what-if table up by {missing}: it has {list(table.columns)}"
+        )
+    added = ["requests", "current_cost_usd", "whatif_cost_usd", "unpriced_requests"]
+    kept = [c for c in table.columns if c.startswith("observed_")] + ["batch_discount"]
+    g = table.groupby(keys, sort=False)
+    out = pd.concat([g[added].sum(), g[kept].first()], axis=1).reset_index()
+    out["saving_usd"] = out["current_cost_usd"] - out["whatif_cost_usd"]
+    out["saving_pct"] = out["saving_usd"] / out["current_cost_usd"].replace(0, np.nan)
+    order = [c for c in table.columns if c in out.columns]
+    return out[order]
 
 
 def pareto_frontier(

@@ -400,17 +400,111 @@ def load_calls(path: str | os.PathLike[str]) -> pd.DataFrame:
     return measurements_to_calls(raw, source=str(p))
 
 
+#: The ``tool`` of an LLM call that followed no tool call (or has no span to place it).
+NO_TOOL = "(none)"
+
+
+def tool_attribution_sql(calls: str = "llm_calls", spans: str = "spans") -> str:
+    """SQL of ``(trace_id, span_id, tool)`` for every row of ``calls``: the tool whose output
+    the LLM call consumed, derived from the trace (``llm_calls`` has no tool column).
+
+    Rule, from the shape of agent traces (the agent span's children run one after another:
+    LLM call, tool call, LLM call that reads the tool's result, ...):
+
+    * a *tool span* has a ``gen_ai.tool.name`` attribute, or ``gen_ai.operation.name`` =
+      ``execute_tool`` (tool name from the span name ``execute_tool NAME``), whatever its
+      kind (HTTP and DB client spans, internal spans);
+    * an LLM call is attributed to the latest tool span that is its *sibling* (same trace,
+      same parent span) and ended at or before the call started, provided that tool started
+      after the previous sibling LLM call did: the tool's result is read by the next LLM
+      call only, and a later reflection step (LLM after LLM) used no tool;
+    * parallel tools before one call: the one that finished last;
+    * no such tool, or the call has no span in ``spans``: :data:`NO_TOOL`.
+    """
+    return f"""
+WITH _llm AS (
+  SELECT l.trace_id, l.span_id, s.parent_span_id, s.start_ts,
+         lag(s.start_ts) OVER (PARTITION BY l.trace_id, s.parent_span_id ORDER BY s.start_ts)
+           AS _prev_start
+  FROM {calls} l JOIN {spans} s ON s.trace_id = l.trace_id AND s.span_id = l.span_id
+  WHERE s.parent_span_id IS NOT NULL
+),
+_tools AS (
+  SELECT trace_id, parent_span_id, start_ts, end_ts, tool FROM (
+    SELECT trace_id, parent_span_id, start_ts, end_ts,
+           coalesce(json_extract_string(attributes, '$."gen_ai.tool.name"'),
+                    CASE WHEN json_extract_string(attributes, '$."gen_ai.operation.name"')
+                              = 'execute_tool'
+                         THEN nullif(regexp_extract(name, '^execute_tool (.+)$', 1), '') END)
+             AS tool
+    FROM {spans}
+    WHERE parent_span_id IS NOT NULL
+      AND trace_id IN (SELECT trace_id FROM _llm)
+  ) WHERE tool IS NOT NULL
+),
+_attr AS (
+  SELECT c.trace_id, c.span_id,
+         CASE WHEN c._prev_start IS NULL OR t.start_ts >= c._prev_start THEN t.tool END AS tool
+  FROM _llm c ASOF LEFT JOIN _tools t
+    ON c.trace_id = t.trace_id AND c.parent_span_id = t.parent_span_id
+   AND c.start_ts >= t.end_ts
+)
+SELECT l.trace_id, l.span_id, coalesce(a.tool, '{NO_TOOL}') AS tool
+FROM {calls} l LEFT JOIN _attr a ON a.trace_id = l.trace_id AND a.span_id = l.span_id
+"""
+
+
+def attach_tools(calls: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
+    """``calls`` with a ``tool`` column derived from ``spans`` (the ``spans`` table's columns:
+    trace_id, span_id, parent_span_id, name, start_ts, end_ts, attributes as JSON text) by
+    the rule of :func:`tool_attribution_sql`, computed in a scratch DuckDB connection."""
+    from lumina_analytics.warehouse import scratch
+
+    need_c = {"trace_id", "span_id"}
+    need_s = {"trace_id", "span_id", "parent_span_id", "name", "start_ts", "end_ts", "attributes"}
+    for what, frame, need in (("calls", calls, need_c), ("spans", spans, need_s)):
+        missing = sorted(need - set(frame.columns))
+        if missing:
+            raise IngestError(what, None, f"tool attribution needs columns {missing}")
+    sp = spans[sorted(need_s)].copy()
+    sp["attributes"] = sp["attributes"].map(
+        lambda v: v if v is None or isinstance(v, str) else json.dumps(v)
+    )
+    con = scratch()
+    try:
+        con.register("_calls", calls[["trace_id", "span_id"]])
+        con.register("_spans", sp)
+        tools = con.execute(tool_attribution_sql("_calls", "_spans")).df()
+    finally:
+        con.close()
+    keyed = tools.drop_duplicates(["trace_id", "span_id"]).set_index(["trace_id", "span_id"])
+    idx = pd.MultiIndex.from_frame(calls[["trace_id", "span_id"]].astype("object"))
+    out = calls.copy()
+    out["tool"] = keyed["tool"].reindex(idx).fillna(NO_TOOL).to_numpy()
+    return out
+
+
 def load_llm_calls(
     warehouse: object = None,
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
     filters: dict[str, Iterable[str]] | None = None,
+    with_tool: bool = False,
+    columns: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Read ``llm_calls`` from the warehouse (``start`` inclusive, ``end`` exclusive; ``filters``
-    maps a column to allowed values). Every value is a bound parameter."""
+    maps a column to allowed values). Every value is a bound parameter. ``with_tool`` adds a
+    ``tool`` column derived from the ``spans`` table (:func:`tool_attribution_sql`), so
+    spend can be split ``by=("tool",)``; a filter on ``tool`` then applies too. ``columns``
+    reads only those ``llm_calls`` columns (default all; far faster without the id strings)."""
     from lumina_analytics.warehouse import Warehouse
 
-    allowed = set(columns_of("llm_calls"))
+    allowed = set(columns_of("llm_calls")) | ({"tool"} if with_tool else set())
+    cols = list(dict.fromkeys(columns)) if columns is not None else None
+    unknown = [c for c in cols or [] if c not in columns_of("llm_calls")]
+    if unknown:
+        raise IngestError("llm_calls", None, f"cannot read unknown columns {unknown}")
+    select = "*" if cols is None else ", ".join(f'"{c}"' for c in cols)
     conds: list[str] = []
     params: list[object] = []
     if start is not None:
@@ -419,17 +513,30 @@ def load_llm_calls(
     if end is not None:
         conds.append("ts < ?")
         params.append(pd.Timestamp(end).to_pydatetime())
+    tool_vals: list[object] = []
     for col, values in (filters or {}).items():
         vals = [values] if isinstance(values, str) else list(values)
         if not vals:
             continue
         if col not in allowed:
             raise IngestError("llm_calls", None, f"cannot filter on unknown column {col!r}")
+        if col == "tool":
+            tool_vals = list(vals)
+            continue
         conds.append(f'"{col}" IN ({", ".join("?" for _ in vals)})')
         params.extend(vals)
     where = f" WHERE {' AND '.join(conds)}" if conds else ""
     wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)  # type: ignore[arg-type]
-    return wh.query(f"SELECT * FROM llm_calls{where} ORDER BY ts", params)
+    if not with_tool:
+        return wh.query(f"SELECT {select} FROM llm_calls{where} ORDER BY ts", params)
+    tool_where = f" WHERE t.tool IN ({', '.join('?' for _ in tool_vals)})" if tool_vals else ""
+    picked = "_sel.*" if cols is None else ", ".join(f'_sel."{c}"' for c in cols)
+    sql = f"""
+WITH _sel AS (SELECT * FROM llm_calls{where}),
+_t AS ({tool_attribution_sql("_sel", "spans")})
+SELECT {picked}, t.tool FROM _sel JOIN _t t USING (trace_id, span_id){tool_where}
+ORDER BY _sel.ts"""
+    return wh.query(sql, [*params, *tool_vals])
 
 
 #: (provider, model, ttft median ms, inter-token ms, base error rate) of :func:`synthetic_calls`.

@@ -18,12 +18,22 @@ Definitions (per group of ``by``):
 * ``cost_per_1k_tokens`` = sum(cost) / sum(input + output tokens) * 1000 over priced calls;
   ``cost_per_success`` = sum(cost) / successful requests.
 
-Intervals are percentile bootstrap intervals (vectorised: one index matrix per group,
-resampling rows; proportions via the equivalent multinomial draw), seeded by ``seed``.
+Intervals are percentile bootstrap intervals, seeded by ``seed``, built to scale:
+
+* quantiles: replicates drawn from the exact bootstrap distribution of the order statistics
+  (a binomial identity; no row resampling, O(n log n) per group);
+* error rates and availability: the equivalent multinomial draw from the counts;
+* cost ratios: rows resampled (one index matrix per group), on a uniform sample of at most
+  ``max_boot_rows`` priced calls for larger groups, rescaled as an m-out-of-n bootstrap.
+
+:func:`compare` works on a pandas frame; :func:`compare_duckdb` computes the same table in
+DuckDB (exact SQL aggregates, intervals from a per-group sample) for warehouses too large
+for pandas; :func:`compare_warehouse` is its one-row-per-group form.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import math
@@ -66,6 +76,24 @@ _QUANTILE_METRICS: dict[str, tuple[str, tuple[tuple[str, float], ...]]] = {
     "itl": ("itl_ms", (("itl_p50", 0.5),)),
     "tps": ("output_tps", (("output_tps_p50", 0.5),)),
 }
+
+#: ``llm_calls`` columns a comparison, a verdict and the cost frontier read (load only these).
+CALL_COLUMNS: tuple[str, ...] = (
+    "ts",
+    "provider",
+    "model",
+    "operation",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "latency_ms",
+    "ttft_ms",
+    "status",
+    "error_type",
+    "cost_usd",
+)
 
 Correction = Literal["holm", "bh"]
 
@@ -120,12 +148,12 @@ def prepare_calls(calls: pd.DataFrame) -> pd.DataFrame:
             else np.nan
         )
     if "status" in calls.columns:
-        status = (
-            calls["status"]
-            .astype("object")
-            .map(lambda v: str(v).lower() if isinstance(v, str) else v)
+        codes, uniq = pd.factorize(calls["status"].to_numpy(dtype=object), use_na_sentinel=True)
+        bad = np.array(
+            [isinstance(v, str) and v.lower() in ("error", "failed", "failure") for v in uniq]
+            + [False]
         )
-        failed = status.isin(["error", "failed", "failure"])
+        failed = pd.Series(bad[codes], index=calls.index)
     else:
         failed = pd.Series(False, index=calls.index)
     et = (
@@ -193,57 +221,137 @@ def _group_keys(calls: pd.DataFrame, by: Sequence[str]) -> pd.Series:
         raise SchemaError(
             f"cannot group by {missing}: not in the calls frame ({list(calls.columns)})"
         )
-    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(calls[list(by)].astype("object")))
-    labels = [
-        " / ".join(
-            "(none)"
-            if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
-            else str(v)
-            for v in u
-        )
-        for u in uniques
-    ]
-    return pd.Series(np.array(labels, dtype=object)[codes], index=calls.index, dtype=object)
+
+    def text(v: object) -> str:
+        missing = v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+        return "(none)" if missing else str(v)
+
+    labels = np.full(len(calls), "", dtype=object)
+    for i, c in enumerate(by):  # per column: factorize once, label the distinct values
+        codes, uniq = pd.factorize(calls[c].to_numpy(dtype=object), use_na_sentinel=True)
+        names = np.array([text(v) for v in uniq] + ["(none)"], dtype=object)
+        labels = names[codes] if i == 0 else labels + " / " + names[codes]
+    return pd.Series(labels, index=calls.index, dtype=object)
 
 
 # ----------------------------------------------------------------------------- statistics
 def _quantile_boot(
-    vals: np.ndarray, qs: Sequence[float], n_boot: int, rng: np.random.Generator, chunk_cells: int
+    vals: np.ndarray, qs: Sequence[float], n_boot: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """(len(qs), n_boot) bootstrap quantiles of ``vals`` (vectorised, chunked over replicates)."""
-    m = len(vals)
+    """(len(qs), n_boot) bootstrap replicates of the ``qs`` quantiles of ``vals``, drawn from
+    their exact bootstrap distribution instead of by resampling rows.
+
+    The r-th order statistic of a resample of the m values is at most ``x_(j)`` exactly when
+    at least r of its m draws are at most ``x_(j)``: P = P(Binomial(m, j/m) >= r). One
+    uniform per replicate picks the order statistics r and r+1 either side of the linear
+    interpolation point ``(m-1)q`` (comonotone, so the upper one is never below the lower)
+    and interpolates them as ``quantile_cont`` does. Cost O(m log m) per group instead of
+    O(m * n_boot), with the same distribution as resampling for the order statistics.
+    """
+    x = np.sort(vals)
+    m = len(x)
     out = np.empty((len(qs), n_boot))
-    step = max(1, chunk_cells // max(m, 1))
-    for start in range(0, n_boot, step):
-        b = min(step, n_boot - start)
-        idx = rng.integers(0, m, size=(b, m))
-        out[:, start : start + b] = np.quantile(vals[idx], qs, axis=1)
+    u = rng.random(n_boot)
+    for i, q in enumerate(qs):
+        h = (m - 1) * q
+        lo_r = math.floor(h) + 1  # 1-based rank of the lower order statistic
+        frac = h - (lo_r - 1)
+        # ranks j outside +-12 sd of the binomial have probability below 1e-30: skip them
+        half = 12 * math.sqrt(m * q * (1 - q)) + 3
+        j = np.arange(max(1, math.floor(m * q - half)), min(m, math.ceil(m * q + half)) + 1)
+        draws = []
+        for r in (lo_r, min(lo_r + 1, m)):
+            cdf = stats.binom.sf(r - 1, m, j / m)  # P(X*_(r) <= x_(j)), increasing in j
+            cdf[-1] = 1.0
+            pick = j[np.minimum(np.searchsorted(cdf, u, side="left"), len(j) - 1)]
+            draws.append(x[pick - 1])
+        out[i] = draws[0] + frac * (draws[1] - draws[0])
     return out
 
 
 def _ratio_boot(
-    num: np.ndarray, den: np.ndarray, n_boot: int, rng: np.random.Generator, chunk_cells: int
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+    n_boot: int,
+    rng: np.random.Generator,
+    chunk_cells: int,
 ) -> np.ndarray:
-    m = len(num)
-    out = np.empty(n_boot)
+    """(len(pairs), n_boot) bootstrap replicates of sum(num) / sum(den) for each (num, den)
+    pair over the same rows, all from one resampling of the rows (chunked)."""
+    m = len(pairs[0][0])
+    out = np.empty((len(pairs), n_boot))
     step = max(1, chunk_cells // max(m, 1))
     for start in range(0, n_boot, step):
         b = min(step, n_boot - start)
         idx = rng.integers(0, m, size=(b, m))
-        d = den[idx].sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[start : start + b] = np.where(d > 0, num[idx].sum(axis=1) / d, np.nan)
+        for i, (num, den) in enumerate(pairs):
+            d = den[idx].sum(axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[i, start : start + b] = np.where(d > 0, num[idx].sum(axis=1) / d, np.nan)
     return out
 
 
-def _group_stats(
-    g: pd.DataFrame, n_boot: int, alpha: float, rng: np.random.Generator, chunk_cells: int
-) -> list[tuple[str, float, float, float, int]]:
-    """Rows of (metric, value, lo, hi, n) for one group."""
-    rows: list[tuple[str, float, float, float, int]] = []
-    n = len(g)
+@dataclass
+class _Summary:
+    """Full-data quantities of one group: point estimates, how many values each rests on,
+    and the counts of (ok, rate_limit, server_error, timeout, other)."""
+
+    n: int
+    points: dict[str, float]
+    ns: dict[str, int]
+    counts: np.ndarray
+
+
+def _ratio_points(c: np.ndarray, tok: np.ndarray, ok: np.ndarray) -> tuple[float, float]:
+    v1 = c.sum() / tok.sum() * 1000 if tok.sum() > 0 else math.nan
+    v2 = c.sum() / ok.sum() if ok.sum() > 0 else math.nan
+    return float(v1), float(v2)
+
+
+def _summarise(g: pd.DataFrame) -> _Summary:
+    """Point estimates of every statistic over all rows of a prepared group ``g``."""
     ok = g["ok"].to_numpy()
-    rows.append(("count", float(n), float(n), float(n), n))
+    points: dict[str, float] = {}
+    ns: dict[str, int] = {}
+    for col, specs in _QUANTILE_METRICS.values():
+        vals = g[col].to_numpy()[ok]
+        vals = vals[np.isfinite(vals)]
+        ns[col] = len(vals)
+        pts = np.quantile(vals, [q for _, q in specs]) if len(vals) else [math.nan] * len(specs)
+        points.update({name: float(v) for (name, _), v in zip(specs, pts, strict=True)})
+    cost = g["cost_usd"].to_numpy()
+    priced = np.isfinite(cost)
+    ns["cost_usd"] = int(priced.sum())
+    points["cost_per_1k_tokens"], points["cost_per_success"] = _ratio_points(
+        cost[priced], g["tokens"].to_numpy()[priced], ok[priced].astype(float)
+    )
+    counts = np.array([ok.sum()] + [int((g["err"] == b).sum()) for b in ERROR_BUCKETS], dtype=float)
+    return _Summary(n=len(g), points=points, ns=ns, counts=counts)
+
+
+def _rescaled(boot: np.ndarray, full: float, sample_point: float, m: int, n: int) -> np.ndarray:
+    """m-out-of-n bootstrap: replicates computed on a sample of m of the n values are
+    re-centred on the full estimate and shrunk by sqrt(m/n) (identity when m == n)."""
+    if m >= n:
+        return boot
+    return full + math.sqrt(m / n) * (boot - sample_point)
+
+
+def _group_stats(
+    full: _Summary,
+    sample: pd.DataFrame,
+    n_boot: int,
+    alpha: float,
+    rng: np.random.Generator,
+    chunk_cells: int,
+    quantile_sample: pd.DataFrame | None = None,
+) -> list[tuple[str, float, float, float, int]]:
+    """Rows of (metric, value, lo, hi, n) for one group: values from ``full``; intervals from
+    the bootstrap of ``sample`` (all rows of the group, or a uniform sample of them, then
+    rescaled as an m-out-of-n bootstrap) for the ratios, of ``quantile_sample`` (default
+    ``sample``) for the quantiles, and of the full error counts (multinomial) for the rates."""
+    n = full.n
+    rows: list[tuple[str, float, float, float, int]] = [("count", float(n), float(n), float(n), n)]
+    qsample = sample if quantile_sample is None else quantile_sample
 
     def ci(samples: np.ndarray) -> tuple[float, float]:
         s = samples[np.isfinite(samples)]
@@ -252,51 +360,57 @@ def _group_stats(
         lo, hi = np.quantile(s, [alpha / 2, 1 - alpha / 2])
         return float(lo), float(hi)
 
+    ok_q = qsample["ok"].to_numpy(dtype=bool)
     for col, specs in _QUANTILE_METRICS.values():
-        vals = g[col].to_numpy()[ok]
+        n_full = full.ns[col]
+        vals = qsample[col].to_numpy()[ok_q]
         vals = vals[np.isfinite(vals)]
         qs = [q for _, q in specs]
-        if len(vals) == 0:
-            rows.extend((name, math.nan, math.nan, math.nan, 0) for name, _ in specs)
-            continue
-        point = np.quantile(vals, qs)
-        boot = (
-            _quantile_boot(vals, qs, n_boot, rng, chunk_cells) if n_boot else np.empty((len(qs), 0))
-        )
+        if n_boot and len(vals):
+            boot = _quantile_boot(vals, qs, n_boot, rng)
+            at = np.quantile(vals, qs)
         for i, (name, _) in enumerate(specs):
-            lo, hi = ci(boot[i])
-            rows.append((name, float(point[i]), lo, hi, len(vals)))
+            lo = hi = math.nan
+            if n_boot and len(vals):
+                lo, hi = ci(_rescaled(boot[i], full.points[name], at[i], len(vals), n_full))
+            rows.append((name, full.points[name], lo, hi, n_full))
 
-    # proportions: multinomial over (ok, rate_limit, server_error, timeout, other)
-    counts = np.array([ok.sum()] + [int((g["err"] == b).sum()) for b in ERROR_BUCKETS], dtype=float)
-    p = counts / n
+    # proportions: multinomial over (ok, rate_limit, server_error, timeout, other), full counts
+    p = full.counts / n
     draws = rng.multinomial(n, p, size=n_boot) / n if n_boot else np.empty((0, 5))
-    err_point = 1 - p[0]
-    rows.append(("error_rate", float(err_point), *ci(1 - draws[:, 0]), n))
+    rows.append(("error_rate", float(1 - p[0]), *ci(1 - draws[:, 0]), n))
     for i, b in enumerate(ERROR_BUCKETS, start=1):
         name = "other_error_rate" if b == "other" else f"{b}_rate"
         rows.append((name, float(p[i]), *ci(draws[:, i]), n))
-    avail = 1 - p[1:4].sum()
-    rows.append(("availability", float(avail), *ci(1 - draws[:, 1:4].sum(axis=1)), n))
+    rows.append(("availability", float(1 - p[1:4].sum()), *ci(1 - draws[:, 1:4].sum(axis=1)), n))
 
     # cost ratios over priced calls
-    cost = g["cost_usd"].to_numpy()
+    n_priced = full.ns["cost_usd"]
+    cost = sample["cost_usd"].to_numpy()
     priced = np.isfinite(cost)
-    if priced.any():
-        c = cost[priced]
-        tok = g["tokens"].to_numpy()[priced]
-        oks = ok[priced].astype(float)
-        np_ = int(priced.sum())
-        v1 = c.sum() / tok.sum() * 1000 if tok.sum() > 0 else math.nan
-        b1 = _ratio_boot(c * 1000, tok, n_boot, rng, chunk_cells) if n_boot else np.empty(0)
-        rows.append(("cost_per_1k_tokens", float(v1), *ci(b1), np_))
-        v2 = c.sum() / oks.sum() if oks.sum() > 0 else math.nan
-        b2 = _ratio_boot(c, oks, n_boot, rng, chunk_cells) if n_boot else np.empty(0)
-        rows.append(("cost_per_success", float(v2), *ci(b2), np_))
-    else:
-        rows.append(("cost_per_1k_tokens", math.nan, math.nan, math.nan, 0))
-        rows.append(("cost_per_success", math.nan, math.nan, math.nan, 0))
+    c, tok = cost[priced], sample["tokens"].to_numpy()[priced]
+    oks = sample["ok"].to_numpy(dtype=float)[priced]
+    at = _ratio_points(c, tok, oks)
+    names = ("cost_per_1k_tokens", "cost_per_success")
+    rboot = (
+        _ratio_boot([(c * 1000, tok), (c, oks)], n_boot, rng, chunk_cells)
+        if n_boot and len(c)
+        else None
+    )
+    for i, name in enumerate(names):
+        lo = hi = math.nan
+        if rboot is not None and np.isfinite(full.points[name]):
+            lo, hi = ci(_rescaled(rboot[i], full.points[name], at[i], len(c), n_priced))
+        rows.append((name, full.points[name], lo, hi, n_priced))
     return rows
+
+
+def _long_rows(
+    keys: Mapping[str, Any], group: str, rows: Sequence[tuple[str, float, float, float, int]]
+) -> list[dict[str, Any]]:
+    """Rows of a :class:`Comparison` table from :func:`_group_stats` tuples."""
+    cols = ("metric", "value", "ci_low", "ci_high", "n")
+    return [{**keys, "group": group, **dict(zip(cols, r, strict=True))} for r in rows]
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
@@ -559,11 +673,17 @@ def compare(
     weights: Mapping[str, float] | None = None,
     chunk_cells: int = 4_000_000,
     merge_versions: bool = True,
+    max_boot_rows: int | None = 5_000,
 ) -> Comparison:
     """Compare groups of calls (default by provider and model) on latency percentiles, TTFT,
     inter-token latency, output tokens/s, error rates by type, availability and cost, each
     with a percentile bootstrap interval; optionally pairwise tests and a weighted ranking.
-    ``merge_versions`` applies :func:`merge_model_versions` first."""
+    ``merge_versions`` applies :func:`merge_model_versions` first.
+
+    Quantile intervals use the exact bootstrap distribution of order statistics (all rows,
+    any size); rate intervals a multinomial draw from the full counts; the cost ratios of a
+    group with more than ``max_boot_rows`` priced calls are bootstrapped on a uniform sample
+    of that many and rescaled (m-out-of-n bootstrap, see :func:`compare_duckdb`)."""
     by = tuple(by)
     if merge_versions and "model" in by:
         calls = merge_model_versions(calls)
@@ -581,23 +701,18 @@ def compare(
     names = sorted(prep["_g"].unique())
     seeds = np.random.SeedSequence(seed).spawn(len(names))
     rows = []
+    parts: dict[Any, Any] = prep.groupby("_g", sort=False).indices
     for name, ss in zip(names, seeds, strict=True):
-        g = prep[prep["_g"] == name]
+        g = prep.iloc[parts[name]]
         keys = {c: g[c].iloc[0] for c in by}
-        for metric, value, lo, hi, n in _group_stats(
-            g, n_boot, alpha, np.random.default_rng(ss), chunk_cells
-        ):
-            rows.append(
-                {
-                    **keys,
-                    "group": name,
-                    "metric": metric,
-                    "value": value,
-                    "ci_low": lo,
-                    "ci_high": hi,
-                    "n": n,
-                }
-            )
+        rng = np.random.default_rng(ss)
+        sample = g
+        if n_boot and max_boot_rows is not None and len(g) > max_boot_rows:
+            sample = g.iloc[np.sort(rng.choice(len(g), size=max_boot_rows, replace=False))]
+        stats_ = _group_stats(
+            _summarise(g), sample, n_boot, alpha, rng, chunk_cells, quantile_sample=g
+        )
+        rows.extend(_long_rows(keys, name, stats_))
     table = pd.DataFrame(rows)
     result = Comparison(
         by=by,
@@ -609,6 +724,7 @@ def compare(
             "correction": correction,
             "weights": dict(weights) if weights else None,
             "interval": "percentile bootstrap",
+            "max_boot_rows": max_boot_rows,
         },
     )
     if pairwise and len(names) > 1:
@@ -618,6 +734,32 @@ def compare(
     if weights:
         result.ranking = rank(result.wide(), weights)
     return result
+
+
+def latency_sample(
+    calls: pd.DataFrame,
+    by: Sequence[str] = ("provider", "model"),
+    max_points: int = 3000,
+    seed: int | None = 0,
+) -> pd.DataFrame:
+    """Up to ``max_points`` successful calls per group (uniform, seeded) with their ``group``
+    label, ``latency_ms`` and ``ttft_ms``: the data of a latency distribution chart."""
+    prep = prepare_calls(calls)
+    labels = _group_keys(calls, by)
+    ok = prep["ok"].to_numpy()
+    rng = np.random.default_rng(seed)
+    groups: dict[Any, Any] = labels[ok].groupby(labels[ok], sort=True).indices
+    okpos = np.flatnonzero(ok)
+    keep = [
+        okpos[idx if len(idx) <= max_points else rng.choice(idx, max_points, replace=False)]
+        for idx in groups.values()
+    ]
+    rows = np.sort(np.concatenate(keep)) if keep else np.array([], dtype=np.int64)
+    out = calls.iloc[rows][list(by)].copy()
+    out["group"] = labels.iloc[rows].to_numpy()
+    out["latency_ms"] = prep["latency_ms"].iloc[rows].to_numpy()
+    out["ttft_ms"] = prep["ttft_ms"].iloc[rows].to_numpy()
+    return out.reset_index(drop=True)
 
 
 def suggest_switch(result: Comparison) -> tuple[str, str]:
@@ -641,15 +783,11 @@ def _sql_ident(name: str) -> str:
     return f'"{name}"'
 
 
-def compare_sql_text(
-    by: Sequence[str], source: str = "llm_calls", where: str = "", measured_extras: bool = False
-) -> str:
-    """The DuckDB SQL computing :func:`compare`'s point estimates (no intervals) over ``source``.
-
-    ``where`` is an optional SQL condition with ``?`` placeholders (values bound by the caller).
-    """
+def _prepared_cte(by: Sequence[str], source: str, where: str, measured_extras: bool) -> str:
+    """``WITH c AS (...)``: the group keys and the per-call columns of :func:`prepare_calls`."""
     keys = ", ".join(_sql_ident(c) for c in by)
     bucket = """CASE WHEN error_type IS NULL AND lower(coalesce(status,'ok')) NOT IN ('error','failed','failure') THEN NULL
+        WHEN error_type IS NULL THEN 'other'
         WHEN lower(error_type) IN ('rate_limit','server_error','timeout','other') THEN lower(error_type)
         WHEN regexp_matches(lower(error_type), '429|rate|quota|too_many|throttl') THEN 'rate_limit'
         WHEN regexp_matches(lower(error_type), 'timeout|timed_out|deadline') OR error_type IN ('408','504') THEN 'timeout'
@@ -666,9 +804,37 @@ WITH c AS (
          coalesce(input_tokens, 0) + coalesce(output_tokens, 0) AS tokens,
          {itl} AS itl_ms,
          {tps} AS output_tps,
-         {bucket} AS err
+         {bucket} AS err,
+         hash(trace_id, span_id, ts, latency_ms, ttft_ms, cost_usd, input_tokens, output_tokens) AS _h
   FROM {source} {cond}
-)
+)"""
+
+
+def compare_sql_text(
+    by: Sequence[str],
+    source: str = "llm_calls",
+    where: str = "",
+    measured_extras: bool = False,
+    with_counts: bool = False,
+) -> str:
+    """The DuckDB SQL computing :func:`compare`'s point estimates over ``source``.
+
+    ``where`` is an optional SQL condition with ``?`` placeholders (values bound by the caller).
+    ``with_counts`` adds the counts the intervals need (``_n_<column>`` values behind each
+    quantile, ``_n_cost_usd`` priced calls, ``_n_<bucket>`` calls per error bucket).
+    """
+    keys = ", ".join(_sql_ident(c) for c in by)
+    counts = ""
+    if with_counts:
+        cols = [col for col, _ in _QUANTILE_METRICS.values()]
+        counts = "".join(
+            f",\n  count({c}) FILTER (WHERE err IS NULL AND isfinite({c})) AS _n_{c}" for c in cols
+        )
+        counts += ",\n  count(cost_usd) FILTER (WHERE isfinite(cost_usd)) AS _n_cost_usd"
+        counts += "".join(
+            f",\n  count(*) FILTER (WHERE err = '{b}') AS _n_{b}" for b in ERROR_BUCKETS
+        )
+    return f"""{_prepared_cte(by, source, where, measured_extras)}
 SELECT {keys}, count(*) AS count,
   quantile_cont(latency_ms, 0.5) FILTER (WHERE err IS NULL) AS latency_p50,
   quantile_cont(latency_ms, 0.95) FILTER (WHERE err IS NULL) AS latency_p95,
@@ -684,9 +850,165 @@ SELECT {keys}, count(*) AS count,
   avg(CASE WHEN err = 'other' THEN 1.0 ELSE 0.0 END) AS other_error_rate,
   1 - avg(CASE WHEN err IN ('rate_limit','server_error','timeout') THEN 1.0 ELSE 0.0 END) AS availability,
   sum(cost_usd) * 1000.0 / nullif(sum(tokens) FILTER (WHERE cost_usd IS NOT NULL), 0) AS cost_per_1k_tokens,
-  sum(cost_usd) / nullif(count(*) FILTER (WHERE err IS NULL AND cost_usd IS NOT NULL), 0) AS cost_per_success
+  sum(cost_usd) / nullif(count(*) FILTER (WHERE err IS NULL AND cost_usd IS NOT NULL), 0) AS cost_per_success{counts}
 FROM c GROUP BY {keys} ORDER BY {keys}
 """
+
+
+def _sample_sql_text(
+    by: Sequence[str], source: str, where: str, measured_extras: bool, seed: int
+) -> str:
+    """Uniform per-group sample of the prepared calls: a row is kept when its content hash
+    (salted with ``seed``) falls below the group's rate in the registered ``_boot_rates``
+    frame (keys as text, ``_rate``). A hash, not ``random()``, so the sample is reproducible
+    under DuckDB's parallel scans."""
+    keys = ", ".join(f"c.{_sql_ident(k)}" for k in by)
+    join = " AND ".join(
+        f"CAST(c.{_sql_ident(k)} AS VARCHAR) IS NOT DISTINCT FROM r.{_sql_ident(k)}" for k in by
+    )
+    return f"""{_prepared_cte(by, source, where, measured_extras)}
+SELECT {keys}, c.latency_ms, c.ttft_ms, c.itl_ms, c.output_tps, c.cost_usd, c.tokens, c.err
+FROM c JOIN _boot_rates r ON {join}
+WHERE r._rate >= 1.0 OR (hash(c._h, {int(seed)}) % 4294967296) < r._rate * 4294967296
+"""
+
+
+def _from_sql_row(row: Mapping[Any, Any]) -> _Summary:
+    """A :class:`_Summary` from one row of :func:`compare_sql_text` ``with_counts``."""
+    points = {m: float(row[m]) if row[m] is not None else math.nan for m in HIGHER_IS_BETTER}
+    points = {k: (math.nan if pd.isna(v) else v) for k, v in points.items()}
+    ns = {col: int(row[f"_n_{col}"]) for col, _ in _QUANTILE_METRICS.values()}
+    ns["cost_usd"] = int(row["_n_cost_usd"])
+    bad = [int(row[f"_n_{b}"]) for b in ERROR_BUCKETS]
+    n = int(row["count"])
+    return _Summary(n=n, points=points, ns=ns, counts=np.array([n - sum(bad), *bad], dtype=float))
+
+
+def compare_duckdb(
+    warehouse: Any = None,
+    by: Sequence[str] = ("provider", "model"),
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    frame: pd.DataFrame | None = None,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int | None = 0,
+    max_boot_rows: int = 5_000,
+    weights: Mapping[str, float] | None = None,
+    chunk_cells: int = 4_000_000,
+) -> Comparison:
+    """:func:`compare` computed by DuckDB, for data too large for pandas: over a warehouse's
+    ``llm_calls`` (``start`` inclusive, ``end`` exclusive, bound parameters) or over
+    ``frame`` in an in-memory scratch connection. No pairwise tests (they need every row).
+
+    Point estimates and counts are exact SQL aggregates over all rows. Intervals: error
+    rates and availability from a multinomial draw of the exact counts; quantiles and cost
+    ratios by an m-out-of-n bootstrap: DuckDB returns a uniform sample of at most
+    ``max_boot_rows`` calls per group (reproducible: a seeded hash of each row), each
+    statistic is bootstrapped on the m sample values (quantiles from the exact bootstrap
+    distribution of order statistics) and the replicates are re-centred on the full estimate
+    and scaled by sqrt(m/n) (Bickel, Götze and van Zwet 1997). A group of at most
+    ``max_boot_rows`` calls is bootstrapped in full, as in :func:`compare`. Cost: one scan
+    for the statistics and one for the sample, then O(groups * max_boot_rows) in numpy.
+    """
+    from lumina_analytics.warehouse import Warehouse, scratch
+
+    by = tuple(by)
+    if n_boot < 0:
+        raise ValueError("n_boot must be >= 0")
+    if max_boot_rows < 1:
+        raise ValueError("max_boot_rows must be >= 1")
+    conds, params = [], []
+    if start is not None:
+        conds.append("ts >= ?")
+        params.append(pd.Timestamp(start).to_pydatetime())
+    if end is not None:
+        conds.append("ts < ?")
+        params.append(pd.Timestamp(end).to_pydatetime())
+    where = " AND ".join(conds)
+    if frame is not None:
+        need = [
+            "latency_ms",
+            "ttft_ms",
+            "cost_usd",
+            "input_tokens",
+            "output_tokens",
+            "error_type",
+            "status",
+            "ts",
+            "trace_id",
+            "span_id",
+            "itl_ms",
+            "output_tps",
+        ]
+        _group_keys(frame.head(0), by)  # clear error for unknown grouping columns
+        missing = [c for c in need if c not in frame.columns]
+        src = frame.assign(**{c: None for c in missing}) if missing else frame
+        source, extras = "_calls", True
+    else:
+        wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
+        source, extras = "llm_calls", False
+    with contextlib.ExitStack() as stack:
+        if frame is not None:
+            con = stack.enter_context(contextlib.closing(scratch()))
+            con.register("_calls", src)
+        else:
+            con = stack.enter_context(wh.reader())
+        points = con.execute(
+            compare_sql_text(by, source, where, extras, with_counts=True), params
+        ).df()
+        if points.empty:
+            raise SchemaError(
+                "no calls to compare in the selected range; widen the date range or filters"
+            )
+        sample = None
+        if n_boot:
+            rates = points[list(by)].astype("object").where(points[list(by)].notna(), None)
+            rates = rates.map(lambda v: None if v is None else str(v))
+            rates["_rate"] = max_boot_rows / points["count"].astype(float)
+            con.register("_boot_rates", rates)
+            salt = np.random.SeedSequence(seed).generate_state(1)[0]
+            sample = con.execute(
+                _sample_sql_text(by, source, where, extras, int(salt)), params
+            ).df()
+    alpha = 1 - ci
+    labels = _group_keys(points, by)
+    seeds = np.random.SeedSequence(seed).spawn(len(points))
+    groups: dict[Any, Any] = {}
+    if sample is not None:
+        sample["ok"] = sample["err"].isna()
+        for c in ("latency_ms", "ttft_ms", "itl_ms", "output_tps", "cost_usd", "tokens"):
+            sample[c] = pd.to_numeric(sample[c], errors="coerce").astype("float64")
+        groups = _group_keys(sample, by).groupby(_group_keys(sample, by), sort=False).indices
+    empty = pd.DataFrame(
+        {c: pd.Series(dtype="float64") for c in ("latency_ms", "cost_usd", "tokens")}
+        | {"ok": pd.Series(dtype=bool)}
+        | {c: pd.Series(dtype="float64") for c in ("ttft_ms", "itl_ms", "output_tps")}
+    )
+    rows = []
+    records = points.to_dict("records")
+    for rec, label, ss in zip(records, labels, seeds, strict=True):
+        full = _from_sql_row(rec)
+        part = sample.iloc[groups[label]] if sample is not None and label in groups else empty
+        keys = {c: rec[c] for c in by}
+        stats_ = _group_stats(full, part, n_boot, alpha, np.random.default_rng(ss), chunk_cells)
+        rows.extend(_long_rows(keys, label, stats_))
+    result = Comparison(
+        by=by,
+        table=pd.DataFrame(rows),
+        settings={
+            "n_boot": n_boot,
+            "ci": ci,
+            "seed": seed,
+            "correction": None,
+            "weights": dict(weights) if weights else None,
+            "interval": "percentile bootstrap (m-out-of-n on a per-group sample, DuckDB)",
+            "max_boot_rows": max_boot_rows,
+        },
+    )
+    if weights:
+        result.ranking = rank(result.wide(), weights)
+    return result
 
 
 def compare_points(calls: pd.DataFrame, by: Sequence[str] = ("provider", "model")) -> pd.DataFrame:
@@ -700,47 +1022,25 @@ def compare_warehouse(
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
     frame: pd.DataFrame | None = None,
+    n_boot: int = 0,
+    ci: float = 0.95,
+    seed: int | None = 0,
+    max_boot_rows: int = 5_000,
 ) -> pd.DataFrame:
-    """Point estimates of :func:`compare` computed by DuckDB: over a warehouse's ``llm_calls``
-    (``start`` inclusive, ``end`` exclusive, bound parameters) or over ``frame`` in an
-    in-memory scratch connection. For data too large for the pandas path."""
-    from lumina_analytics.warehouse import Warehouse, scratch
-
-    conds, params = [], []
-    if start is not None:
-        conds.append("ts >= ?")
-        params.append(pd.Timestamp(start).to_pydatetime())
-    if end is not None:
-        conds.append("ts < ?")
-        params.append(pd.Timestamp(end).to_pydatetime())
-    where = " AND ".join(conds)
-    if frame is not None:
-        cols = set(frame.columns)
-        need = [
-            "latency_ms",
-            "ttft_ms",
-            "cost_usd",
-            "input_tokens",
-            "output_tokens",
-            "error_type",
-            "status",
-            "ts",
-            "itl_ms",
-            "output_tps",
-        ]
-        src = frame
-        missing = [c for c in need if c not in cols]
-        if missing:
-            src = frame.assign(**{c: None for c in missing})
-        con = scratch()
-        try:
-            con.register("_calls", src)
-            sql = compare_sql_text(by, "_calls", where, measured_extras=True)
-            return con.execute(sql, params).df()
-        finally:
-            con.close()
-    wh = warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse)
-    return wh.query(compare_sql_text(by, "llm_calls", where), params)
+    """:func:`compare_duckdb` as one row per group: the point estimates, plus ``<metric>_lo``
+    and ``<metric>_hi`` interval columns when ``n_boot`` > 0."""
+    res = compare_duckdb(
+        warehouse,
+        by,
+        start,
+        end,
+        frame,
+        n_boot=n_boot,
+        ci=ci,
+        seed=seed,
+        max_boot_rows=max_boot_rows,
+    )
+    return res.wide(intervals=n_boot > 0).drop(columns="group")
 
 
 # ----------------------------------------------------------------------------- verdict

@@ -23,110 +23,50 @@ def _gp(provider: str, model: str, ts: datetime | None = None, **usage: int) -> 
     )
 
 
+_USAGE = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+_NOON = "2026-10-01 12:00"
+#: provider, model, ts, input, output, cache read, cache write, reasoning tokens
 HAND_PICKED = [
-    # plain
-    dict(
-        provider="openai",
-        model="gpt-4o",
-        ts="2026-10-01 12:00",
-        input_tokens=1000,
-        output_tokens=500,
-        cache_read_tokens=0,
-        cache_write_tokens=0,
-        reasoning_tokens=0,
-    ),
+    ("openai", "gpt-4o", _NOON, 1000, 500, 0, 0, 0),  # plain
     # cached: reads and writes are part of the input
-    dict(
-        provider="anthropic",
-        model="claude-sonnet-4-20250514",
-        ts="2026-10-01 12:00",
-        input_tokens=10000,
-        output_tokens=300,
-        cache_read_tokens=6000,
-        cache_write_tokens=2000,
-        reasoning_tokens=0,
-    ),
+    ("anthropic", "claude-sonnet-4-20250514", _NOON, 10000, 300, 6000, 2000, 0),
     # reasoning: part of the output, not counted twice
-    dict(
-        provider="openai",
-        model="o3-mini",
-        ts="2026-10-01 12:00",
-        input_tokens=2000,
-        output_tokens=1500,
-        cache_read_tokens=0,
-        cache_write_tokens=0,
-        reasoning_tokens=1200,
-    ),
+    ("openai", "o3-mini", _NOON, 2000, 1500, 0, 0, 1200),
     # a dated price change (deepseek-v4-flash changed on 2026-08-17 and 2026-09-10)
-    dict(
-        provider="deepseek",
-        model="deepseek-v4-flash",
-        ts="2026-08-01 12:00",
-        input_tokens=100000,
-        output_tokens=20000,
-        cache_read_tokens=50000,
-        cache_write_tokens=0,
-        reasoning_tokens=0,
-    ),
-    dict(
-        provider="deepseek",
-        model="deepseek-v4-flash",
-        ts="2026-09-01 12:00",
-        input_tokens=100000,
-        output_tokens=20000,
-        cache_read_tokens=50000,
-        cache_write_tokens=0,
-        reasoning_tokens=0,
-    ),
+    ("deepseek", "deepseek-v4-flash", "2026-08-01 12:00", 100000, 20000, 50000, 0, 0),
+    ("deepseek", "deepseek-v4-flash", "2026-09-01 12:00", 100000, 20000, 50000, 0, 0),
     # tiered: above gemini-2.5-pro's 200k input tier
-    dict(
-        provider="google",
-        model="gemini-2.5-pro",
-        ts="2026-10-01 12:00",
-        input_tokens=250000,
-        output_tokens=1000,
-        cache_read_tokens=0,
-        cache_write_tokens=0,
-        reasoning_tokens=0,
-    ),
+    ("google", "gemini-2.5-pro", _NOON, 250000, 1000, 0, 0, 0),
     # unknown model: no price, never 0
-    dict(
-        provider="aws.bedrock",
-        model="lumina.private-model",
-        ts="2026-10-01 12:00",
-        input_tokens=100,
-        output_tokens=10,
-        cache_read_tokens=0,
-        cache_write_tokens=0,
-        reasoning_tokens=0,
-    ),
+    ("aws.bedrock", "lumina.private-model", _NOON, 100, 10, 0, 0, 0),
 ]
 
 
-def _hand_picked() -> pd.DataFrame:
-    f = pd.DataFrame(HAND_PICKED)
+@pytest.fixture
+def hand_picked() -> pd.DataFrame:
+    """The hand-picked calls: plain, cached, reasoning, a dated price change, tiered, unknown."""
+    f = pd.DataFrame(HAND_PICKED, columns=["provider", "model", "ts", *_USAGE, "reasoning_tokens"])
     f["ts"] = pd.to_datetime(f["ts"])
     return f
 
 
+@pytest.fixture
+def priced_calls() -> pd.DataFrame:
+    """Two weeks of synthetic calls priced with genai-prices."""
+    return costs.with_costs(datasets.synthetic_calls(6000, days=14, seed=5))
+
+
 def _expected(row: pd.Series) -> float:
     try:
-        return _gp(
-            row["provider"],
-            row["model"],
-            row["ts"].to_pydatetime(),
-            input_tokens=int(row["input_tokens"]),
-            output_tokens=int(row["output_tokens"]),
-            cache_read_tokens=int(row["cache_read_tokens"]),
-            cache_write_tokens=int(row["cache_write_tokens"]),
-        )
+        usage = {c: int(row[c]) for c in _USAGE}
+        return _gp(row["provider"], row["model"], row["ts"].to_pydatetime(), **usage)
     except LookupError:
         return float("nan")
 
 
 @pytest.mark.parametrize("path", ["pricing", "probe"])
-def test_prices_match_genai_prices(path: str) -> None:
-    calls = _hand_picked()
+def test_prices_match_genai_prices(path: str, hand_picked: pd.DataFrame) -> None:
+    calls = hand_picked
     fn = None if path == "pricing" else costs._genai_price
     got = costs.price_usage(calls, price_fn=fn)
     want = calls.apply(_expected, axis=1)
@@ -139,8 +79,8 @@ def test_prices_match_genai_prices(path: str) -> None:
     )
 
 
-def test_with_costs_and_spend_count_unpriced() -> None:
-    calls = costs.with_costs(_hand_picked())
+def test_with_costs_and_spend_count_unpriced(hand_picked: pd.DataFrame) -> None:
+    calls = costs.with_costs(hand_picked)
     assert calls["cost_usd"].isna().sum() == 1
     s = costs.spend(calls, by=["provider"])
     bedrock = s.set_index("provider").loc["aws.bedrock"]
@@ -151,37 +91,26 @@ def test_with_costs_and_spend_count_unpriced() -> None:
     assert set(w["ds"].dt.day_of_week) == {0}  # weeks start Monday
 
 
-def test_whatif_reprices_recorded_usage() -> None:
-    calls = _hand_picked().iloc[:2].copy()
+def test_whatif_reprices_recorded_usage(hand_picked: pd.DataFrame) -> None:
+    calls = hand_picked.iloc[:2].copy()
     calls["status"] = "ok"
     calls["latency_ms"] = [1000.0, 2000.0]
     out = costs.whatif(calls, [("openai", "gpt-4o-mini"), ("openai", "gpt-4o")], batch_discount=0.5)
     row = out.iloc[0]
-    manual = sum(
-        _gp(
-            "openai",
-            "gpt-4o-mini",
-            r.ts.to_pydatetime(),
-            input_tokens=r.input_tokens,
-            output_tokens=r.output_tokens,
-            cache_read_tokens=r.cache_read_tokens,
-            cache_write_tokens=r.cache_write_tokens,
-        )
-        for r in calls.itertuples()
-    )
+    as_mini = calls.assign(provider="openai", model="gpt-4o-mini")
+    manual = as_mini.apply(_expected, axis=1).sum()
     assert row["whatif_cost_usd"] == pytest.approx(manual * 0.5)
     assert row["current_cost_usd"] == pytest.approx(calls.apply(_expected, axis=1).sum())
     assert row["saving_usd"] == pytest.approx(row["current_cost_usd"] - row["whatif_cost_usd"])
     assert row["observed_requests"] == 0 and np.isnan(row["observed_latency_p50"])
-    same = out.iloc[
-        1
-    ]  # gpt-4o was observed in the calls: its latency and errors sit beside the saving
+    # gpt-4o was observed in the calls: its latency and errors sit beside the saving
+    same = out.iloc[1]
     assert same["observed_requests"] == 1 and same["observed_latency_p50"] == 1000.0
     assert same["observed_error_rate"] == 0.0
 
 
-def test_cache_effect_saving_is_cache_discount() -> None:
-    calls = _hand_picked().iloc[[1]]
+def test_cache_effect_saving_is_cache_discount(hand_picked: pd.DataFrame) -> None:
+    calls = hand_picked.iloc[[1]]
     eff = costs.cache_effect(calls, grain=None)
     actual = _expected(calls.iloc[0])
     uncached = _gp("anthropic", "claude-sonnet-4-20250514", input_tokens=10000, output_tokens=300)
@@ -190,8 +119,8 @@ def test_cache_effect_saving_is_cache_discount() -> None:
     assert eff["request_hit_rate"].iloc[0] == 1.0
 
 
-def test_change_attribution_adds_up_exactly() -> None:
-    calls = costs.with_costs(datasets.synthetic_calls(6000, days=14, seed=5))
+def test_change_attribution_adds_up_exactly(priced_calls: pd.DataFrame) -> None:
+    calls = priced_calls
     # a new model appears in the current week only
     late = pd.to_datetime(calls["ts"]) >= pd.Timestamp("2026-10-10")
     calls.loc[late & (calls["tenant"] == "acme"), "model"] = "gpt-4o-new"
@@ -387,3 +316,27 @@ def test_warehouse_roundtrip(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         sql["cost_per_1k_tokens"].astype(float), pdw["cost_per_1k_tokens"], rtol=1e-9
     )
+
+
+def test_whatif_rollup_equals_the_direct_table(priced_calls: pd.DataFrame) -> None:
+    calls = priced_calls[priced_calls["ts"] < pd.Timestamp("2026-10-03")]
+    alts = [("openai", "gpt-4o-mini"), ("anthropic", "claude-3-5-haiku-20241022")]
+    by_op = costs.whatif(calls, alts, by=["operation"], batch_discount=0.5)
+    direct = costs.whatif(calls, alts, batch_discount=0.5)
+    rolled = costs.whatif_rollup(by_op)
+    assert list(rolled.columns) == list(direct.columns)
+    pd.testing.assert_frame_equal(rolled, direct, check_dtype=False)
+
+
+def test_budget_projection_uses_the_forecasting_module() -> None:
+    """Four weeks of a weekly pattern: the month end is projected by the forecasting module's
+    fast members (no Prophet fit) and follows the weekly shape, inside its interval."""
+    days = pd.date_range("2026-10-01", "2026-10-28", freq="D")
+    weekly = np.where(days.day_of_week < 5, 10.0, 2.0)
+    calls = pd.DataFrame({"ts": days + pd.Timedelta(hours=9), "tenant": "acme", "cost_usd": weekly})
+    st = costs.budget_status(calls, {"acme": 400.0}, method="forecast").iloc[0]
+    assert st["method"].startswith("forecast (") and "prophet" not in st["method"]
+    rest = pd.date_range("2026-10-29", "2026-10-31", freq="D")  # Thu, Fri, Sat
+    expect = weekly.sum() + np.where(rest.day_of_week < 5, 10.0, 2.0).sum()
+    assert st["projected_usd"] == pytest.approx(expect, rel=0.05)
+    assert st["projected_lower"] <= st["projected_usd"] <= st["projected_upper"]

@@ -34,71 +34,63 @@ def _errors(nb_path: Path) -> list[str]:
     ]
 
 
-@pytest.mark.slow
-def test_cost_notebook_runs_on_a_warehouse(tmp_path: Path) -> None:
+def _run(tmp_path: Path, name: str, **parameters: object) -> tuple[list[str], str]:
+    """Execute notebooks/NAME.ipynb with papermill; its error outputs and its text."""
     papermill = pytest.importorskip("papermill")
-    wh = _warehouse(tmp_path)
-    budgets = tmp_path / "budgets.yaml"
-    budgets.write_text("budgets:\n  acme: 20\n  globex: 5\n")
-    out = tmp_path / "cost.out.ipynb"
+    out = tmp_path / f"{name}.out.ipynb"
     papermill.execute_notebook(
-        str(ROOT / "notebooks" / "cost.ipynb"),
+        str(ROOT / "notebooks" / f"{name}.ipynb"),
         str(out),
-        parameters={
-            "warehouse": str(wh),
-            "budget_file": str(budgets),
-            "grain": "W",
-            "projection": "simple",
-            "whatif_models": ["openai:gpt-4o-mini"],
-            "batch_discount": 0.5,
-        },
+        parameters=parameters,
         kernel_name="python3",
         progress_bar=False,
     )
-    assert _errors(out) == []
-    text = out.read_text()
+    return _errors(out), out.read_text()
+
+
+@pytest.mark.slow
+def test_cost_notebook_runs_on_a_warehouse(tmp_path: Path) -> None:
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text("budgets:\n  acme: 20\n  globex: 5\n")
+    errors, text = _run(
+        tmp_path,
+        "cost",
+        warehouse=str(_warehouse(tmp_path)),
+        budget_file=str(budgets),
+        grain="W",
+        projection="simple",
+        whatif_models=["openai:gpt-4o-mini"],
+        batch_discount=0.5,
+    )
+    assert errors == []
     assert "simple (bootstrap of recent daily spend)" in text
     assert "cache_read_exceeds_input" in text
+    assert "Top tools by spend" in text  # no spans in this warehouse: every call is (none)
 
 
 @pytest.mark.slow
 def test_providers_notebook_runs_on_a_warehouse(tmp_path: Path) -> None:
-    papermill = pytest.importorskip("papermill")
-    wh = _warehouse(tmp_path)
-    out = tmp_path / "providers.out.ipynb"
-    papermill.execute_notebook(
-        str(ROOT / "notebooks" / "providers.ipynb"),
-        str(out),
-        parameters={
-            "warehouse": str(wh),
-            "n_boot": 200,
-            "baseline": "openai / gpt-4o",
-            "candidate": "openai / gpt-4o-mini",
-        },
-        kernel_name="python3",
-        progress_bar=False,
+    errors, text = _run(
+        tmp_path,
+        "providers",
+        warehouse=str(_warehouse(tmp_path)),
+        n_boot=200,
+        baseline="openai / gpt-4o",
+        candidate="openai / gpt-4o-mini",
     )
-    assert _errors(out) == []
-    assert "lumina-verdict" in out.read_text()
+    assert errors == []
+    assert "lumina-verdict" in text
 
 
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_providers_notebook_runs_on_llmperf(tmp_path: Path, shared_data: Path) -> None:
-    papermill = pytest.importorskip("papermill")
     csv = shared_data / "providers" / "llmperf_leaderboard_requests.csv"
     if not csv.exists():
         pytest.skip(f"{csv} not present")
-    out = tmp_path / "providers.llmperf.ipynb"
-    papermill.execute_notebook(
-        str(ROOT / "notebooks" / "providers.ipynb"),
-        str(out),
-        parameters={"calls_csv": str(csv), "n_boot": 200, "by": ["provider"]},
-        kernel_name="python3",
-        progress_bar=False,
-    )
-    assert _errors(out) == []
-    assert "Switch" in out.read_text()
+    errors, text = _run(tmp_path, "providers", calls_csv=str(csv), n_boot=200, by=["provider"])
+    assert errors == []
+    assert "Switch" in text
 
 
 def test_cli_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

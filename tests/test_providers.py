@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lumina_analytics import datasets, providers
+from lumina_analytics import costs, datasets, providers
 from lumina_analytics.errors import IngestError, SchemaError
 
 
@@ -176,32 +176,82 @@ def test_bootstrap_is_seeded_and_sql_matches_pandas() -> None:
         )
 
 
-def test_bootstrap_intervals_cover_at_nominal_rate() -> None:
-    """200 simulated data sets: the 95% intervals of the median latency and of the error rate
-    should cover the true values about 95% of the time (binomial band: 0.95 ± 3.5 sd)."""
+def _coverage_sample(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """n calls with known parameters: median latency exp(mu), error rate P_ERR and cost per
+    1k tokens PRICE_1K (per-call price per token uniform around it, independent of tokens)."""
+    lat = rng.lognormal(MU, 0.5, n)
+    err = rng.random(n) < P_ERR
+    tokens = np.round(rng.lognormal(6.0, 0.8, n)).astype(np.int64) + 1
+    return pd.DataFrame(
+        {
+            "provider": "p",
+            "model": "m",
+            "latency_ms": lat,
+            "status": np.where(err, "error", "ok"),
+            "error_type": np.where(err, "server_error", None),
+            "input_tokens": tokens,
+            "output_tokens": 0,
+            "cost_usd": tokens * rng.uniform(0.5, 1.5, n) * PRICE_1K / 1000,
+        }
+    )
+
+
+MU, P_ERR, PRICE_1K = np.log(800.0), 0.1, 0.002
+
+
+@pytest.mark.parametrize(
+    ("path", "reps", "n"),
+    [
+        ("pandas", 300, 200),  # every row bootstrapped
+        ("pandas-sampled", 300, 300),  # cost ratios on a 100-row sample (m-out-of-n)
+        ("duckdb", 300, 300),  # DuckDB statistics, 100-row per-group sample for intervals
+    ],
+)
+def test_bootstrap_intervals_cover_at_nominal_rate(path: str, reps: int, n: int) -> None:
+    """Simulated data sets (one group each, independent bootstrap streams): the 95% intervals
+    of the median latency, the error rate and the cost per 1k tokens cover the true values
+    about 95% of the time (binomial band: 3.5 sd), on both compare paths, including the
+    sampled (m-out-of-n) intervals of groups larger than ``max_boot_rows``."""
     rng = np.random.default_rng(2024)
-    reps, n, mu, sigma, p_err = 200, 200, np.log(800.0), 0.5, 0.1
-    cover_med = cover_err = 0
-    for r in range(reps):
-        lat = rng.lognormal(mu, sigma, n)
-        err = rng.random(n) < p_err
-        calls = pd.DataFrame(
-            {
-                "provider": "p",
-                "model": "m",
-                "latency_ms": lat,
-                "status": np.where(err, "error", "ok"),
-                "error_type": np.where(err, "server_error", None),
-            }
-        )
-        t = providers.compare(calls, n_boot=400, seed=r, pairwise=False).table.set_index("metric")
-        # latency quantiles are over successful requests: same distribution
-        cover_med += t.loc["latency_p50", "ci_low"] <= np.exp(mu) <= t.loc["latency_p50", "ci_high"]
-        cover_err += t.loc["error_rate", "ci_low"] <= p_err <= t.loc["error_rate", "ci_high"]
+    calls = pd.concat(
+        [_coverage_sample(rng, n).assign(model=f"m{r:03d}") for r in range(reps)],
+        ignore_index=True,
+    )
+    if path == "duckdb":
+        res = providers.compare_duckdb(frame=calls, n_boot=400, seed=1, max_boot_rows=100)
+    else:
+        cap = 100 if path == "pandas-sampled" else None
+        res = providers.compare(calls, n_boot=400, seed=1, pairwise=False, max_boot_rows=cap)
+    truth = {"latency_p50": np.exp(MU), "error_rate": P_ERR, "cost_per_1k_tokens": PRICE_1K}
     sd = np.sqrt(0.95 * 0.05 / reps)
     lo, hi = 0.95 - 3.5 * sd, min(1.0, 0.95 + 3.5 * sd)
-    assert lo <= cover_med / reps <= hi, cover_med
-    assert lo <= cover_err / reps <= hi, cover_err
+    for m, true in truth.items():
+        t = res.metric(m)
+        assert len(t) == reps
+        share = float(((t["ci_low"] <= true) & (true <= t["ci_high"])).mean())
+        assert lo <= share <= hi, (m, share)
+
+
+def test_duckdb_intervals_match_pandas_on_small_groups() -> None:
+    """Groups within max_boot_rows are bootstrapped in full: same intervals on both paths;
+    a sampled group's intervals stay close to the full bootstrap's."""
+    calls = costs.with_costs(datasets.synthetic_calls(4000, seed=4))
+    a = providers.compare(calls, n_boot=300, seed=1, pairwise=False).wide(intervals=True)
+    b = providers.compare_duckdb(frame=calls, n_boot=300, seed=1).wide(intervals=True)
+    a, b = a.set_index("group").sort_index(), b.set_index("group").sort_index()
+    for col in ("latency_p95_lo", "error_rate_hi", "cost_per_1k_tokens_lo", "ttft_p50_hi"):
+        np.testing.assert_allclose(
+            b[col].astype(float), a[col].astype(float), rtol=1e-9, err_msg=col
+        )
+    s = providers.compare_duckdb(frame=calls, n_boot=300, seed=1, max_boot_rows=300).wide(True)
+    s = s.set_index("group").sort_index()
+    width = a["latency_p50_hi"] - a["latency_p50_lo"]
+    assert ((s["latency_p50_hi"] - s["latency_p50_lo"]) / width).between(0.6, 1.6).all()
+    assert (s["latency_p50_lo"] < s["latency_p50"]).all() and (
+        s["latency_p50"] < s["latency_p50_hi"]
+    ).all()
+    w = providers.compare_warehouse(frame=calls, n_boot=50)
+    assert {"latency_p50_lo", "cost_per_success_hi"} <= set(w.columns) and "group" not in w
 
 
 def test_pairwise_corrections() -> None:
@@ -334,3 +384,15 @@ def test_comparison_renders_and_saves(tmp_path: Path) -> None:
     assert (w["latency_p50_lo"] <= w["latency_p50"]).all() and (
         w["latency_p50"] <= w["latency_p50_hi"]
     ).all()
+
+
+def test_latency_sample_caps_each_group() -> None:
+    calls = datasets.synthetic_calls(3000, seed=8)
+    s = providers.latency_sample(calls, max_points=100, seed=2)
+    counts = s["group"].value_counts()
+    ok = calls[calls["status"] == "ok"]
+    sizes = ok.groupby(["provider", "model"]).size()
+    assert counts.max() == 100 and len(counts) == len(sizes)
+    assert (counts.sort_index().to_numpy() == sizes.clip(upper=100).to_numpy()).all()
+    assert s["latency_ms"].notna().all()
+    pd.testing.assert_frame_equal(s, providers.latency_sample(calls, max_points=100, seed=2))
