@@ -87,10 +87,17 @@ def _compare(args: argparse.Namespace) -> int:
     if args.sql:
         if args.file:
             table = providers.compare_warehouse(
-                by=by, start=args.start, end=args.end, frame=datasets.load_calls(args.file)
+                by=by,
+                start=args.start,
+                end=args.end,
+                frame=datasets.load_calls(args.file),
+                n_boot=args.n_boot,
+                seed=args.seed,
             )
         else:
-            table = providers.compare_warehouse(None, by=by, start=args.start, end=args.end)
+            table = providers.compare_warehouse(
+                None, by=by, start=args.start, end=args.end, n_boot=args.n_boot, seed=args.seed
+            )
         print(table.to_string(index=False))
         if args.json:
             table.to_json(args.json, orient="records", indent=2)
