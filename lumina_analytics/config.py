@@ -21,7 +21,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError
@@ -82,6 +82,9 @@ class Settings:
     backup_dir: Path | None = None  # default target of `backup` (None: <data_dir>/backups)
     backup_keep: int = 7  # how many backups `backup --keep` / scheduled backups retain
     alert_webhook_url: str = field(default="", repr=False)  # secret: never printed unmasked
+    # -- added for scale-out (Parquet lake, Spark engine) --------------------------------
+    engine: str = "duckdb"  # duckdb|spark: which engine runs lake ingestion, rollups, fan-out
+    lake: str = ""  # Parquet lake root: a folder or object-store URI ("": <data_dir>/lake)
 
     def with_overrides(self, **kwargs: object) -> Settings:
         """Return a copy with the given (non-None) values replaced."""
@@ -113,7 +116,10 @@ ENV_VARS: dict[str, str] = {
     "backup_dir": "LUMINA_BACKUP_DIR",
     "backup_keep": "LUMINA_BACKUP_KEEP",
     "alert_webhook_url": "LUMINA_ALERT_WEBHOOK_URL",
+    "engine": "LUMINA_ENGINE",
+    "lake": "LUMINA_LAKE",
 }
+ENGINES = ("duckdb", "spark")
 
 
 class SettingsFile(BaseModel):
@@ -133,6 +139,8 @@ class SettingsFile(BaseModel):
     rollup_retention_days: int | None = None
     backup_dir: str | None = None
     backup_keep: int | None = None
+    engine: Literal["duckdb", "spark"] | None = None
+    lake: str | None = None
 
 
 @dataclass(frozen=True)
@@ -278,6 +286,11 @@ def resolve_settings(
             sources["warehouse"] = f"derived from data_dir ({sources['data_dir']})"
     values["data_dir"] = data_dir
     values.setdefault("reports_dir", root / "reports")
+    if values.get("engine", "duckdb") not in ENGINES:
+        raise ConfigError(
+            f"engine must be one of {', '.join(ENGINES)}, got {values['engine']!r} "
+            f"(from {sources['engine']})"
+        )
     for key in ("retention_days", "rollup_retention_days", "backup_keep"):
         if key in values and int(values[key]) < 1:
             raise ConfigError(f"{key} must be at least 1 (from {sources[key]})")

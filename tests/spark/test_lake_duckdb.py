@@ -1,0 +1,184 @@
+"""The Parquet lake with the DuckDB engine: layout, export/import, in-place queries, ingestion."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from lumina_analytics.cli import main
+from lumina_analytics.errors import WarehouseError
+from lumina_analytics.lake import (
+    MANIFEST,
+    LakeError,
+    export_lake,
+    import_lake,
+    ingest_to_lake,
+    lake_counts,
+    lake_query,
+    read_manifest,
+    resolve_lake,
+)
+from lumina_analytics.warehouse import Warehouse
+
+TABLES = ("spans", "llm_calls", "metrics", "logs", "events", "deployments", "incidents")
+OTLP_TABLES = ("spans", "llm_calls", "logs")
+
+
+def _counts(wh: Path) -> dict[str, int]:
+    got = Warehouse(wh).table_counts()
+    return {t: got[t] for t in TABLES}
+
+
+def test_export_writes_hive_partitions_and_manifest(
+    reference_warehouse: Path, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    counts = export_lake(reference_warehouse, lake)
+    assert {t: counts[t] for t in TABLES} == _counts(reference_warehouse)
+    days = sorted(p.name for p in (lake / "llm_calls").iterdir())
+    assert days == ["date=2026-10-01", "date=2026-10-02", "date=2026-10-03", "date=2026-10-04"]
+    assert all(p.name.startswith("part-") for p in (lake / "spans").rglob("*.parquet"))
+    manifest = json.loads((lake / MANIFEST).read_text())
+    assert manifest["tables"]["llm_calls"]["partition_by"] == ["date"]
+    assert manifest["tables"]["llm_calls"]["rows"] == counts["llm_calls"]
+    assert manifest["tables"]["alert_state"]["partition_by"] == []
+    assert dict(manifest["tables"]["spans"]["columns"])["attributes"] == "VARCHAR"
+    assert read_manifest(lake)["updated_by"] == "duckdb"
+
+
+def test_duckdb_queries_lake_in_place_with_partition_pruning(
+    reference_warehouse: Path, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    export_lake(reference_warehouse, lake, tables=["llm_calls"])
+    sql = (
+        "SELECT provider, count(*) AS n, round(sum(cost_usd), 9) AS cost FROM llm_calls "
+        "WHERE ts >= '2026-10-02' AND ts < '2026-10-03' GROUP BY 1 ORDER BY 1"
+    )
+    in_lake = lake_query(sql.replace("WHERE", "WHERE date = '2026-10-02' AND"), lake=lake)
+    pd.testing.assert_frame_equal(in_lake, Warehouse(reference_warehouse).query(sql))
+    # work in progress of a concurrent writer (Spark's _temporary, hidden files) is not read
+    (lake / "llm_calls" / "_temporary" / "0").mkdir(parents=True)
+    (lake / "llm_calls" / "_temporary" / "0" / "part-0.parquet").write_bytes(b"partial")
+    (lake / "llm_calls" / "date=2026-10-02" / ".part-1.parquet").write_bytes(b"partial")
+    assert lake_counts(lake)["llm_calls"] == _counts(reference_warehouse)["llm_calls"]
+    plan = lake_query("EXPLAIN SELECT count(*) FROM llm_calls WHERE date = '2026-10-02'", lake=lake)
+    assert "File Filters" in "\n".join(plan.iloc[:, 1]) or "date" in "\n".join(plan.iloc[:, 1])
+
+
+def test_import_round_trip_gives_identical_tables(
+    reference_warehouse: Path, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    export_lake(reference_warehouse, lake)
+    back = tmp_path / "back.duckdb"
+    counts = import_lake(lake, Warehouse(back))
+    assert {t: counts[t] for t in TABLES} == _counts(reference_warehouse)
+    q = "SELECT * FROM llm_calls ORDER BY trace_id, span_id"
+    pd.testing.assert_frame_equal(Warehouse(back).query(q), Warehouse(reference_warehouse).query(q))
+    q = "SELECT trace_id, span_id, attributes FROM spans ORDER BY 1, 2"
+    pd.testing.assert_frame_equal(Warehouse(back).query(q), Warehouse(reference_warehouse).query(q))
+
+
+def test_ingest_to_lake_matches_warehouse_ingest(
+    duckdb_lake: Path, reference_warehouse: Path, telemetry: Any
+) -> None:
+    counts, reference = lake_counts(duckdb_lake), _counts(reference_warehouse)
+    assert {t: counts[t] for t in OTLP_TABLES} == {t: reference[t] for t in OTLP_TABLES}
+    cost = "SELECT round(sum(cost_usd), 9) AS c, count(cost_usd) AS priced FROM llm_calls"
+    pd.testing.assert_frame_equal(
+        lake_query(cost, lake=duckdb_lake), Warehouse(reference_warehouse).query(cost)
+    )
+    q = "SELECT position, reason FROM quarantine WHERE path LIKE '%bad.otlp.jsonl' ORDER BY 1"
+    in_lake = lake_query(q, lake=duckdb_lake)
+    assert in_lake.equals(Warehouse(reference_warehouse).query(q))
+    assert len(in_lake) == 2  # the broken line and the in-file duplicate
+    assert any("not valid JSON" in r for r in in_lake["reason"])
+
+
+def test_reingest_is_idempotent_and_overlaps_add_nothing(
+    lake_copy: Path, telemetry: Any, tmp_path: Path
+) -> None:
+    before = lake_counts(lake_copy)
+    again = ingest_to_lake(telemetry.otlp, lake_copy)
+    assert {f.status for f in again.files} == {"skipped"}
+    copy = tmp_path / "renamed.otlp.jsonl"  # new content, but every span is already in the lake
+    first = sorted((telemetry.paths[0]).glob("*.jsonl"))[0].read_text().splitlines()
+    assert len(first) > 1
+    copy.write_text(first[0] + "\n")
+    report = ingest_to_lake([copy], lake_copy)
+    assert report.files[0].status == "ok"
+    assert report.files[0].rows_loaded["spans"] == 0
+    after = lake_counts(lake_copy)
+    assert after["spans"] == before["spans"] and after["llm_calls"] == before["llm_calls"]
+    assert after["ingest_log"] == before["ingest_log"] + 1
+
+
+def test_bad_input_gets_clear_errors(tmp_path: Path, reference_warehouse: Path) -> None:
+    with pytest.raises(LakeError, match="needs a local or mounted lake path"):
+        export_lake(reference_warehouse, "s3a://bucket/lake")
+    with pytest.raises(LakeError, match="holds no Parquet data"):
+        import_lake(tmp_path / "empty", Warehouse(tmp_path / "x.duckdb"))
+    with pytest.raises(LakeError, match="unknown table"):
+        export_lake(reference_warehouse, tmp_path / "lake", tables=["nope"])
+    (tmp_path / "newer").mkdir()
+    (tmp_path / "newer" / MANIFEST).write_text(json.dumps({"format": 1, "schema_version": 999}))
+    with pytest.raises(LakeError, match="newer than this workbench"):
+        read_manifest(tmp_path / "newer")
+    assert resolve_lake("s3a://bucket/lake/") == "s3a://bucket/lake"
+
+
+def test_import_refuses_duplicate_keys(duckdb_lake: Path, tmp_path: Path) -> None:
+    import shutil
+
+    lake = tmp_path / "dup"
+    shutil.copytree(duckdb_lake, lake)
+    part = next((lake / "logs").rglob("*.parquet"))
+    shutil.copy(part, part.with_name("part-copy.parquet"))
+    with pytest.raises(WarehouseError, match="key repeats"):
+        import_lake(lake, Warehouse(tmp_path / "w.duckdb"), tables=["logs"])
+
+
+def test_cli_export_info_query_import(
+    reference_warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = str(tmp_path / "lake")
+    assert main(["--warehouse", str(reference_warehouse), "lake", "export", "--lake", lake]) == 0
+    assert main(["lake", "info", "--lake", lake]) == 0
+    out = capsys.readouterr().out
+    assert "llm_calls" in out and "partitioned by date" in out
+    assert main(["lake", "query", "--lake", lake, "SELECT count(*) AS n FROM events"]) == 0
+    assert str(_counts(reference_warehouse)["events"]) in capsys.readouterr().out
+    into = tmp_path / "copy.duckdb"
+    assert main(["lake", "import", "--lake", lake, "--into", str(into)]) == 0
+    assert _counts(into) == _counts(reference_warehouse)
+    assert main(["lake", "info", "--lake", str(tmp_path / "none")]) == 1
+
+
+def test_engine_and_lake_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lumina_analytics import scaleout
+    from lumina_analytics.config import get_settings
+    from lumina_analytics.errors import ConfigError
+    from lumina_analytics.spark.submit import run
+
+    assert get_settings().engine == "duckdb" and scaleout.resolve_engine() == "duckdb"
+    monkeypatch.setenv("LUMINA_ENGINE", "flink")
+    with pytest.raises(ConfigError, match="engine must be one of duckdb, spark"):
+        get_settings()
+    settings = tmp_path / "s.yaml"
+    settings.write_text("engine: spark\nlake: s3a://bucket/lumina/lake\n")
+    monkeypatch.delenv("LUMINA_ENGINE")
+    monkeypatch.setenv("LUMINA_SETTINGS", str(settings))
+    assert scaleout.resolve_engine() == "spark"
+    assert resolve_lake() == "s3a://bucket/lumina/lake"
+    settings.write_text("engine: flink\n")
+    with pytest.raises(ConfigError, match="engine"):
+        get_settings()
+    monkeypatch.delenv("LUMINA_SETTINGS")
+    monkeypatch.setenv("LUMINA_LAKE", "lake-here")
+    assert resolve_lake().endswith("/lake-here")
+    assert run(["lake", "info", "--lake", str(tmp_path / "nothing")]) == 1  # spark-submit entry
