@@ -365,3 +365,169 @@ def test_span_positions_count_across_resources_and_scopes(wh: Warehouse, tmp_pat
     q = wh.query("SELECT position, reason FROM quarantine ORDER BY position")
     assert q["position"].tolist() == ["line 2", "span 4 of line 3"]
     assert q["reason"].tolist()[0] == "line is not valid JSON"
+
+
+# -- metrics and logs (SQL readers) ---------------------------------------------------------
+
+
+def _kvs(**attrs: Any) -> list[dict[str, Any]]:
+    out = []
+    for k, v in attrs.items():
+        key = k.replace("_", ".")
+        if isinstance(v, bool):
+            out.append({"key": key, "value": {"boolValue": v}})
+        elif isinstance(v, int):
+            out.append({"key": key, "value": {"intValue": str(v)}})
+        else:
+            out.append({"key": key, "value": {"stringValue": v}})
+    return out
+
+
+def test_metric_points_values_labels_and_quarantine(wh: Warehouse, tmp_path: Path) -> None:
+    t = "1750000000000000000"
+    metrics = [
+        {
+            "name": "req",
+            "sum": {
+                "dataPoints": [
+                    # repeated key: the last value wins; keys come out sorted
+                    {
+                        "attributes": _kvs(zone="b", code=200) + _kvs(zone="a"),
+                        "timeUnixNano": t,
+                        "asInt": "7",
+                    },
+                    {"timeUnixNano": t, "asDouble": "oops"},  # point 2: non-numeric
+                ]
+            },
+        },
+        {"gauge": {"dataPoints": [{"timeUnixNano": t, "asDouble": 1.0}]}},  # point 3: no name
+        {
+            "name": "lat",
+            "summary": {
+                "dataPoints": [
+                    {
+                        "attributes": _kvs(service_name="own"),
+                        "timeUnixNano": t,
+                        "count": "4",
+                        "sum": 10.5,
+                        "quantileValues": [
+                            {"quantile": 0.5, "value": 2},
+                            {"quantile": 0.99, "value": 9.5},
+                        ],
+                    }
+                ]
+            },
+            "histogram": {"dataPoints": [{"timeUnixNano": "soon", "count": 1}]},
+        },
+    ]
+    doc = {
+        "resourceMetrics": [
+            {
+                "resource": {"attributes": _kvs(service_name="api")},
+                "scopeMetrics": [{"metrics": metrics}],
+            }
+        ]
+    }
+    f = tmp_path / "m.jsonl"
+    f.write_text("\n" + json.dumps(doc) + "\n")
+    r = ingest_paths([f], wh, progress=False)
+    assert r.ok, str(r)
+    rows = wh.query("SELECT name, labels, value FROM metrics ORDER BY name, value")
+    got = [tuple(x) for x in rows.values.tolist()]
+    assert got == [
+        ("lat", '{"quantile":0.5,"service.name":"own"}', 2.0),
+        ("lat", '{"quantile":0.99,"service.name":"own"}', 9.5),
+        ("lat_count", '{"service.name":"own"}', 4.0),
+        ("lat_sum", '{"service.name":"own"}', 10.5),
+        ("req", '{"code":200,"service.name":"api","zone":"a"}', 7.0),
+    ]
+    q = wh.query("SELECT position, reason FROM quarantine ORDER BY position")
+    assert q.values.tolist() == [
+        ["point 2 of line 2", "non-numeric value oops"],
+        ["point 3 of line 2", "metric point without name"],
+        ["point 4 of line 2", "missing or invalid timeUnixNano"],  # histogram before summary
+    ]
+
+
+def test_log_records_severity_body_ids(wh: Warehouse, tmp_path: Path) -> None:
+    t = 1_750_000_000_000_000_000
+    recs = [
+        {
+            "timeUnixNano": str(t),
+            "severityNumber": "SEVERITY_NUMBER_WARN2",
+            "body": {"stringValue": "slow"},
+            "traceId": "ASNFZ4mrze8BI0VniavN7w==",
+        },
+        {
+            "observedTimeUnixNano": str(t + 1000),
+            "severityText": "notice",
+            "body": {"kvlistValue": {"values": _kvs(msg="ok", n=2)}},
+        },
+        {
+            "timeUnixNano": str(t + 2000),
+            "severityNumber": 21,
+            "body": {"intValue": "5"},
+            "attributes": _kvs(user="alice@example.com"),
+            "spanId": "not-an-id",
+        },
+        {"severityNumber": 9},  # no time at all
+    ]
+    doc = {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": _kvs(service_name="gw")},
+                "scopeLogs": [{"logRecords": recs[:2]}, {"logRecords": recs[2:]}],
+            }
+        ]
+    }
+    f = tmp_path / "l.jsonl"
+    f.write_text(json.dumps(doc) + "\r\n{broken\n")
+    r = ingest_paths([f], wh, progress=False)
+    assert r.ok and r.files[0].rows_loaded["logs"] == 3
+    logs = wh.query(
+        "SELECT severity, service, body, trace_id, span_id, attributes, source_position "
+        "FROM logs ORDER BY ts"
+    )
+    assert logs["severity"].tolist() == ["WARN", "NOTICE", "FATAL"]
+    assert set(logs["service"]) == {"gw"}
+    assert logs["body"].tolist() == ["slow", '{"msg":"ok","n":2}', "5"]
+    assert logs["trace_id"][0] == "0123456789abcdef0123456789abcdef"  # base64 id decoded
+    assert pd.isna(logs["span_id"][2])  # an invalid id on a log record is dropped, not fatal
+    assert json.loads(logs["attributes"][2]) == {"user": "[REDACTED:email]"}
+    assert logs["source_position"].tolist() == [
+        "record 1 of line 1",
+        "record 2 of line 1",
+        "record 3 of line 1",
+    ]
+    q = wh.query("SELECT position, reason FROM quarantine ORDER BY position")
+    assert q.values.tolist() == [
+        ["line 2", "line is not valid JSON"],
+        ["record 4 of line 1", "missing or invalid timeUnixNano"],
+    ]
+
+
+def test_small_chunks_keep_positions_and_quarantine(
+    wh: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lumina_analytics.ingest import otlp
+
+    monkeypatch.setattr(otlp, "TRACE_CHUNK_BYTES", 700)  # a few lines per batch
+    lines = []
+    for i in range(12):
+        lines.append(json.dumps(_doc([_span(2 * i), _span(2 * i + 1)])))
+        if i == 5:
+            lines.append("not json at all")
+        if i == 8:
+            lines.append("")
+    lines.append(json.dumps(_doc([_span(3, kind=42)])))  # duplicate key and a bad kind
+    f = tmp_path / "many.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    r = ingest_paths([f], wh, progress=False)
+    assert r.ok and r.files[0].rows_loaded["spans"] == 24
+    q = wh.query("SELECT position, reason FROM quarantine ORDER BY position")
+    assert q.values.tolist() == [
+        ["line 7", "line is not valid JSON"],
+        ["span 1 of line 15", "unknown span kind 42 (expected 0-5)"],
+    ]
+    pos = wh.query("SELECT count(*) AS n FROM spans WHERE span_id = '0000000000000017'")
+    assert pos["n"][0] == 1

@@ -151,7 +151,7 @@ def llm_select_sql(
 
 
 #: llm_calls rows are finished and priced in batches of this many rows (bounded memory)
-LLM_BATCH_ROWS = 100_000
+LLM_BATCH_ROWS = 16_384
 
 
 def extract_llm_calls(stage: Stage, settings: Settings, overrides: PriceOverrides | None) -> int:
@@ -165,12 +165,10 @@ def extract_llm_calls(stage: Stage, settings: Settings, overrides: PriceOverride
         stage.ensure("llm_calls")
         return 0
     if stage.llm_raw:
+        # only spans that survived the in-file dedupe (all of them when nothing repeated)
+        keep = "WHERE _pos IN (SELECT _pos FROM stage_spans)" if "spans" in stage.deduped else ""
         stage.con.execute(
-            """
-            CREATE OR REPLACE TABLE stage__llm_batch AS
-            SELECT * FROM stage__llm_raw
-            WHERE _pos IN (SELECT _pos FROM stage_spans)
-            """
+            f"CREATE OR REPLACE TABLE stage__llm_batch AS SELECT * FROM stage__llm_raw {keep}"
         )
     else:
         keys = _alias_keys()
@@ -194,13 +192,17 @@ def extract_llm_calls(stage: Stage, settings: Settings, overrides: PriceOverride
         )
     stage.ensure("llm_calls")
     total = int(stage.con.execute("SELECT count(*) FROM stage__llm_batch").fetchall()[0][0])
-    for lo in range(0, total, LLM_BATCH_ROWS):
-        raw = stage.con.execute(
-            "SELECT * FROM stage__llm_batch ORDER BY rowid LIMIT ? OFFSET ?", [LLM_BATCH_ROWS, lo]
-        ).df()
-        priced = price_frame(_finish(raw, settings), overrides)
-        stage.append("llm_calls", priced)
-        del raw, priced
+    # stream the batches (a plain scan keeps insertion order, no sort) through a second
+    # cursor while the main connection appends
+    cursor = stage.con.cursor()
+    try:
+        reader = cursor.sql("SELECT * FROM stage__llm_batch").to_arrow_reader(LLM_BATCH_ROWS)
+        for batch in reader:
+            priced = price_frame(_finish(batch.to_pandas(), settings), overrides)
+            stage.append("llm_calls", priced)
+            del priced
+    finally:
+        cursor.close()
     stage.con.execute("DROP TABLE stage__llm_batch")
     return total
 

@@ -2,11 +2,14 @@
 
 For each file: hash it (sha256 of the bytes on disk); if an ``ok`` load with that hash is
 already in ``ingest_log`` -> ``skipped``. Otherwise parse and stage everything in a scratch
-DuckDB (no writer lock held), then in ONE writer transaction insert every staged table with
-``INSERT OR IGNORE`` on the table keys (spans seen in earlier files add nothing), append the
-quarantined records and the ``ingest_log`` row, and commit. A file loads completely or not at
-all. A file that cannot be parsed at all raises :class:`IngestError` inside, is recorded in
-``ingest_log`` as ``failed`` (nothing else stored), and loading continues with the next file.
+DuckDB (no writer lock held; it spills to disk beyond ``LUMINA_STAGE_MEMORY_LIMIT``), then in
+ONE writer transaction insert, table by table and in Arrow batches of ``COMMIT_BATCH_ROWS``,
+the staged rows whose table key is not stored yet (an anti-join on the key, so spans seen in
+earlier files add nothing), append the quarantined records and the ``ingest_log`` row, and
+commit. A file loads completely or not at all. Memory stays bounded by the two DuckDB memory
+limits and the chunk sizes, whatever the file size. A file that cannot be parsed at all raises
+:class:`IngestError` inside, is recorded in ``ingest_log`` as ``failed`` (nothing else
+stored), and loading continues with the next file.
 Files found while walking a folder whose format is not recognised (e.g. a simulator's
 ``manifest.json``) are reported as ``skipped`` and not logged; a file named explicitly fails.
 """
@@ -29,13 +32,15 @@ import pandas as pd
 from lumina_analytics.config import Settings, get_settings
 from lumina_analytics.errors import IngestError, UnknownFormatError, WarehouseError
 from lumina_analytics.ingest.detect import detect_format
-from lumina_analytics.ingest.stage import Stage
+from lumina_analytics.ingest.stage import STAGE_MEMORY_LIMIT, Stage
 from lumina_analytics.pricing import PriceOverrides, load_overrides
 from lumina_analytics.schema import TABLES
 from lumina_analytics.warehouse import Warehouse
 
 #: memory limit of the writer connection during a commit (DuckDB spills beyond it)
-COMMIT_MEMORY_LIMIT = os.environ.get("LUMINA_COMMIT_MEMORY_LIMIT", "1GB")
+COMMIT_MEMORY_LIMIT = os.environ.get("LUMINA_COMMIT_MEMORY_LIMIT", "128MB")
+#: staged rows travel to the warehouse in Arrow batches of this many rows (bounded memory)
+COMMIT_BATCH_ROWS = 16_384
 
 _HIDDEN = re.compile(r"(^\.|~$|\.(md|txt|lock|wal|duckdb|yaml|yml)$|^LICENSE)", re.I)
 
@@ -204,7 +209,7 @@ def parse_file(
     elif fmt == "otlp_metrics":
         otlp.read_otlp_metrics(path, stage, on_bytes)
     elif fmt == "otlp_logs":
-        otlp.read_otlp_logs(path, stage, drop, on_bytes)
+        otlp.read_otlp_logs(path, stage, not settings.store_content, on_bytes)
     elif fmt == "zipkin":
         zipkin.read_zipkin(path, stage, drop, on_bytes)
     elif fmt == "prometheus":
@@ -233,6 +238,21 @@ def _already_loaded(wh: Warehouse, sha: str) -> bool:
     return bool(df["n"].iloc[0])
 
 
+def _insert_new_sql(table: str, source: str) -> str:
+    """``INSERT`` of the rows of ``source`` whose table key is not in ``table`` yet.
+
+    An anti-join on the key (the staged rows have no repeated keys: :meth:`Stage.dedupe`)
+    instead of ``INSERT OR IGNORE``, which probes the key index row by row.
+    """
+    spec = TABLES[table]
+    cols = ", ".join(f'"{c}"' for c in spec.column_names)
+    sql = f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM {source} AS s'
+    if spec.key:
+        on = " AND ".join(f't."{k}" = s."{k}"' for k in spec.key)
+        sql += f' WHERE NOT EXISTS (SELECT 1 FROM "{table}" AS t WHERE {on})'
+    return sql
+
+
 def _commit(wh: Warehouse, stage: Stage, result: FileResult, started: datetime) -> bool:
     """Write the staged rows; returns False if the same content was loaded meanwhile."""
     with wh.writer() as con:
@@ -250,20 +270,18 @@ def _commit(wh: Warehouse, stage: Stage, result: FileResult, started: datetime) 
             for table in stage.tables:
                 cols = ", ".join(f'"{c}"' for c in TABLES[table].column_names)
                 reader = stage.con.sql(f'SELECT {cols} FROM "stage_{table}"').to_arrow_reader(
-                    100_000
+                    COMMIT_BATCH_ROWS
                 )
                 con.register("_lumina_stage", reader)
                 try:
-                    inserted = con.execute(
-                        f'INSERT OR IGNORE INTO "{table}" ({cols}) SELECT {cols} FROM _lumina_stage'
-                    ).fetchall()
+                    inserted = con.execute(_insert_new_sql(table, "_lumina_stage")).fetchall()
                 finally:
                     con.unregister("_lumina_stage")
                 result.rows_loaded[table] = int(inserted[0][0]) if inserted else 0
             now = _utcnow()
             qreader = stage.con.sql(
                 "SELECT position, reason, raw FROM stage_quarantine"
-            ).to_arrow_reader(100_000)
+            ).to_arrow_reader(COMMIT_BATCH_ROWS)
             con.register("_lumina_q", qreader)
             try:
                 con.execute(
@@ -363,7 +381,7 @@ def ingest_file(
                     spath,
                     None,
                     f"staging ran out of memory ({exc}); split the file or raise "
-                    "LUMINA_STAGE_MEMORY_LIMIT (default 512MB)",
+                    f"LUMINA_STAGE_MEMORY_LIMIT (now {STAGE_MEMORY_LIMIT})",
                 ) from exc
         except IngestError as exc:
             result.status = "failed"

@@ -1,4 +1,4 @@
-"""OTLP/JSON readers: traces (vectorised in DuckDB), metrics and logs.
+"""OTLP/JSON readers: traces, metrics and logs, all vectorised in DuckDB SQL.
 
 Input: one JSON document (``TracesData``/``MetricsData``/``LogsData``) or JSON Lines with one
 such document per line, optionally gzip-compressed. Files are read in bounded chunks of whole
@@ -6,12 +6,15 @@ lines (``TRACE_CHUNK_BYTES`` for traces, ``CHUNK_BYTES`` for metrics/logs) so me
 bounded on JSON Lines of any size; a single multi-line JSON document is read whole (use JSON
 Lines for very large exports).
 
-Traces path (one SQL pass per chunk, no Python per span): Arrow splits the chunk into lines and
-checks UTF-8; ``json_valid`` flags bad lines (quarantined); ``from_json`` with an explicit
-struct schema parses the rest; ``UNNEST`` + ``generate_subscripts`` give each span its
-``span K of line N`` position (counted across resourceSpans/scopeSpans); ids, enums, times and
-validation are vector expressions; attributes become a JSON object; the ~40 GenAI attribute
-keys are pulled from the attribute lists into ``stage__llm_raw`` for :mod:`.genai`.
+One SQL pass per chunk, no Python per record: Arrow splits the chunk into lines and checks
+UTF-8 (the lines are handed to DuckDB without a copy); ``from_json`` with an explicit struct
+schema parses them (a chunk with a line that is not valid JSON is checked line by line with
+``json_valid`` and parsed again without the bad lines, which are quarantined); ``UNNEST`` +
+``generate_subscripts`` give each record its position (``span K of line N``, ``point K of
+line N``, ``record K of line N``, counted across resources and scopes); ids, enums, times and
+validation are vector expressions; attributes become a JSON object. For traces the ~40 GenAI
+attribute keys are pulled from the attribute lists into ``stage__llm_raw`` for :mod:`.genai`.
+Metric labels are canonical JSON (sorted keys, no spaces, last value of a repeated key wins).
 
 Decisions (documented behaviour):
 
@@ -39,13 +42,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import duckdb
 
 from lumina_analytics.errors import IngestError
 from lumina_analytics.ingest.detect import decode_text, open_binary
 from lumina_analytics.ingest.stage import RAW_LIMIT, STAGE_MEMORY_LIMIT, Stage
 
-CHUNK_BYTES = 32 * 1024 * 1024
+CHUNK_BYTES = 8 * 1024 * 1024
 MAX_ATTR_CHARS = 64 * 1024
 
 #: attribute keys that carry prompt/completion content (dropped unless store_content is on)
@@ -153,68 +156,6 @@ def install_macros(stage: Stage) -> None:
         )
 
 
-def iter_line_chunks(
-    path: Path, on_bytes: Callable[[int], None] | None = None, chunk_bytes: int = CHUNK_BYTES
-) -> Iterator[tuple[int, str]]:
-    """Yield ``(first_line_number, text)`` chunks of whole lines, decoded as UTF-8."""
-    line_no = 1
-    offset = 0
-    carry = b""
-    with open_binary(path) as f:
-        while True:
-            block = f.read(chunk_bytes)
-            if on_bytes is not None and block:
-                on_bytes(len(block))
-            if not block:
-                if carry:
-                    yield line_no, decode_text(path, carry, offset)
-                return
-            data = carry + block
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                carry = data
-                continue
-            complete, carry = data[: cut + 1], data[cut + 1 :]
-            text = decode_text(path, complete, offset)
-            yield line_no, text
-            line_no += complete.count(b"\n")
-            offset += len(complete)
-
-
-def _first_line_is_document(path: Path) -> bool:
-    """JSON Lines if the first non-blank line is a complete JSON value."""
-    with open_binary(path) as f:
-        first = b""
-        for raw in f:
-            if raw.strip():
-                first = raw
-                break
-    try:
-        json.loads(first)
-    except (ValueError, UnicodeDecodeError):
-        return False
-    return True
-
-
-def _chunks(path: Path, on_bytes: Callable[[int], None] | None) -> Iterator[tuple[int, str, bool]]:
-    """Chunks plus a flag telling whether the file is one multi-line document."""
-    if _first_line_is_document(path):
-        for start, text in iter_line_chunks(path, on_bytes):
-            yield start, text, False
-        return
-    with open_binary(path) as f:
-        data = f.read()
-    if on_bytes is not None:
-        on_bytes(len(data))
-    yield 1, decode_text(path, data), True
-
-
-#: lines per staged batch of a JSON Lines traces file are bounded by ``TRACE_CHUNK_BYTES``
-TRACE_CHUNK_BYTES = 8 * 1024 * 1024
-#: staging memory limit while a single multi-line JSON document (not JSON Lines) is parsed
-WHOLE_DOCUMENT_MEMORY_LIMIT = os.environ.get("LUMINA_WHOLE_DOCUMENT_MEMORY_LIMIT", "2GB")
-
-
 def _iter_byte_chunks(
     path: Path, on_bytes: Callable[[int], None] | None, chunk_bytes: int
 ) -> Iterator[tuple[int, int, bytes]]:
@@ -242,11 +183,43 @@ def _iter_byte_chunks(
             offset += len(complete)
 
 
+def iter_line_chunks(
+    path: Path, on_bytes: Callable[[int], None] | None = None, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[tuple[int, str]]:
+    """Yield ``(first_line_number, text)`` chunks of whole lines, decoded as UTF-8."""
+    for line_no, offset, data in _iter_byte_chunks(path, on_bytes, chunk_bytes):
+        yield line_no, decode_text(path, data, offset)
+
+
+def _first_line_is_document(path: Path) -> bool:
+    """JSON Lines if the first non-blank line is a complete JSON value."""
+    with open_binary(path) as f:
+        first = b""
+        for raw in f:
+            if raw.strip():
+                first = raw
+                break
+    try:
+        json.loads(first)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
+#: lines per staged batch of a JSON Lines file are bounded by ``TRACE_CHUNK_BYTES``
+TRACE_CHUNK_BYTES = 8 * 1024 * 1024
+#: staging memory limit while a single multi-line JSON document (not JSON Lines) is parsed
+WHOLE_DOCUMENT_MEMORY_LIMIT = os.environ.get("LUMINA_WHOLE_DOCUMENT_MEMORY_LIMIT", "2GB")
+#: lines per Arrow record batch handed to DuckDB (small batches let both cores parse)
+_LINES_PER_BATCH = 64
+
+
 def _register_lines(stage: Stage, path: Path, first_line: int, offset: int, data: bytes) -> int:
-    """Replace ``_lines`` (line_no, line) with the lines of ``data``; returns how many.
+    """Expose the lines of ``data`` as the view ``_lines`` (line_no, line, ok); returns how many.
 
     Splitting and UTF-8 validation happen in Arrow (C++); invalid UTF-8 fails the file with
-    the byte and line named.
+    the byte and line named. The lines are not copied and not validated here: ``ok`` is true
+    for non-empty lines and a reader that meets invalid JSON calls :func:`_validate_lines`.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -269,24 +242,58 @@ def _register_lines(stage: Stage, path: Path, first_line: int, offset: int, data
             "line": lines,
         }
     )
+    tbl = pa.Table.from_batches(tbl.to_batches(max_chunksize=_LINES_PER_BATCH), tbl.schema)
     stage.con.register("_lumina_lines", tbl)
-    try:
-        stage.con.execute(
-            "CREATE OR REPLACE TEMP TABLE _lines AS SELECT line_no, line, "
-            "CASE WHEN trim(line) <> '' THEN json_valid(line) END AS ok FROM _lumina_lines"
-        )
-    finally:
-        stage.con.unregister("_lumina_lines")
+    stage.con.execute(
+        "CREATE OR REPLACE TEMP VIEW _lines AS SELECT line_no, line, "
+        "CASE WHEN line <> '' THEN true END AS ok FROM _lumina_lines"
+    )
     return len(lines)
 
 
-def _line_batches(
-    stage: Stage, path: Path, on_bytes: Callable[[int], None] | None
-) -> Iterator[bool]:
-    """Fill ``_lines`` batch after batch (bounded size); yields whether it is a whole document.
+def _validate_lines(stage: Stage) -> None:
+    """Re-check every line of the batch with ``json_valid``; quarantine the invalid ones."""
+    stage.con.execute(
+        "CREATE OR REPLACE TEMP TABLE _lines_checked AS SELECT line_no, line, "
+        "CASE WHEN trim(line) <> '' THEN json_valid(line) END AS ok FROM _lumina_lines"
+    )
+    stage.con.execute(
+        f"""
+        INSERT INTO stage_quarantine
+        SELECT 'line ' || line_no, 'line is not valid JSON', left(line, {RAW_LIMIT})
+        FROM _lines_checked WHERE NOT ok
+        """
+    )
+    stage.con.execute("CREATE OR REPLACE TEMP VIEW _lines AS SELECT * FROM _lines_checked")
 
-    JSON Lines are cut into batches of whole lines of about ``TRACE_CHUNK_BYTES`` so memory
-    does not grow with the file; invalid JSON lines are quarantined here.
+
+def _parse_batch(stage: Stage, table: str, select_sql: str, whole: bool) -> None:
+    """``CREATE TEMP TABLE table AS select_sql`` over ``_lines``.
+
+    Fast path: no separate validation pass. When a line turns out not to be valid JSON the
+    batch is validated line by line (bad lines quarantined) and parsed again without them.
+    """
+    sql = f"CREATE OR REPLACE TEMP TABLE {table} AS {select_sql}"
+    try:
+        stage.con.execute(sql)
+    except duckdb.InvalidInputException:
+        if whole:
+            raise
+        _validate_lines(stage)
+        stage.con.execute(sql)
+
+
+def _line_batches(
+    stage: Stage,
+    path: Path,
+    on_bytes: Callable[[int], None] | None,
+    chunk_bytes: int,
+) -> Iterator[bool]:
+    """Expose ``_lines`` batch after batch (bounded size); yields whether it is a whole document.
+
+    JSON Lines are cut into batches of whole lines of about ``chunk_bytes`` so memory does not
+    grow with the file. A single multi-line document is validated up front (a truncated one
+    fails the file).
     """
     if not _first_line_is_document(path):
         with open_binary(path) as f:
@@ -294,13 +301,13 @@ def _line_batches(
         if on_bytes is not None:
             on_bytes(len(data))
         text = decode_text(path, data)
-        stage.con.execute("DROP TABLE IF EXISTS _lines")
         stage.con.execute(
-            "CREATE TEMP TABLE _lines AS SELECT 1::BIGINT AS line_no, ?::VARCHAR AS line, "
-            "json_valid(?::VARCHAR) AS ok",
+            "CREATE OR REPLACE TEMP TABLE _lines_checked AS SELECT 1::BIGINT AS line_no, "
+            "?::VARCHAR AS line, json_valid(?::VARCHAR) AS ok",
             [text, text],
         )
         del text
+        stage.con.execute("CREATE OR REPLACE TEMP VIEW _lines AS SELECT * FROM _lines_checked")
         if not stage.con.execute("SELECT ok FROM _lines").fetchall()[0][0]:
             raise IngestError(
                 stage.path,
@@ -313,18 +320,18 @@ def _line_batches(
             yield True
         finally:
             stage.con.execute(f"SET memory_limit = '{STAGE_MEMORY_LIMIT}'")
+            stage.con.execute("DROP VIEW IF EXISTS _lines")
+            stage.con.execute("DROP TABLE IF EXISTS _lines_checked")
         return
-    for first_line, offset, data in _iter_byte_chunks(path, on_bytes, TRACE_CHUNK_BYTES):
-        _register_lines(stage, path, first_line, offset, data)
-        del data
-        stage.con.execute(
-            f"""
-            INSERT INTO stage_quarantine
-            SELECT 'line ' || line_no, 'line is not valid JSON', left(line, {RAW_LIMIT})
-            FROM _lines WHERE NOT ok
-            """
-        )
-        yield False
+    try:
+        for first_line, offset, data in _iter_byte_chunks(path, on_bytes, chunk_bytes):
+            _register_lines(stage, path, first_line, offset, data)
+            del data
+            yield False
+    finally:
+        stage.con.execute("DROP VIEW IF EXISTS _lines")
+        stage.con.execute("DROP TABLE IF EXISTS _lines_checked")
+        stage.con.unregister("_lumina_lines")
 
 
 def _interest_keys_sql() -> str:
@@ -346,7 +353,7 @@ def _llm_raw_sql() -> str:
 
     def lookup(lst: str, key: str) -> str:
         k = key.replace("'", "''")
-        return f"list_filter({lst}, lambda x: x.k = '{k}')[1].v"
+        return f"{lst}v[list_position({lst}k, '{k}')]"
 
     # each attribute is looked up once (columns "a<i>" / "r<i>"), then referenced by name
     cols = ", ".join(
@@ -355,7 +362,10 @@ def _llm_raw_sql() -> str:
     idx = {k: i for i, k in enumerate(keys)}
     src = (
         f"(SELECT trace_id, span_id, start_ts, duration_ms, status_code, status_message, "
-        f"service, _pos, oi, {cols} FROM _sp WHERE problem IS NULL AND a IS NOT NULL)"
+        f"service, _pos, oi, {cols} FROM (SELECT *, "
+        "list_transform(a, lambda x: x.k) AS ak, list_transform(a, lambda x: x.v) AS av, "
+        "list_transform(r, lambda x: x.k) AS rk, list_transform(r, lambda x: x.v) AS rv "
+        "FROM _sp WHERE problem IS NULL AND a IS NOT NULL))"
     )
     return llm_select_sql(lambda k: f'"a{idx[k]}"', lambda k: f'"r{idx[k]}"', "oi", src)
 
@@ -470,8 +480,8 @@ def read_otlp_traces(
     llm_sql = _llm_raw_sql()
     stage.con.execute("DROP TABLE IF EXISTS stage__llm_raw")
     created = False
-    for _whole in _line_batches(stage, path, on_bytes):
-        stage.con.execute(f"CREATE OR REPLACE TEMP TABLE _sp AS {spans_sql}")
+    for whole in _line_batches(stage, path, on_bytes, TRACE_CHUNK_BYTES):
+        _parse_batch(stage, "_sp", spans_sql, whole)
         stage.con.execute(
             "INSERT INTO stage_quarantine SELECT _pos, problem, raw FROM _sp "
             "WHERE problem IS NOT NULL"
@@ -490,12 +500,276 @@ def read_otlp_traces(
         else:
             stage.con.execute(f"CREATE TABLE stage__llm_raw AS {llm_sql}")
             created = True
-        stage.con.execute("DROP TABLE _sp; DROP TABLE _lines")
+        stage.con.execute("DROP TABLE _sp")
     stage.ensure("spans")
     stage.llm_raw = created
 
 
-# -- metrics and logs (Python; these files are far smaller than traces) ---------------------
+# -- metrics and logs (DuckDB SQL, batch by batch, like traces) -------------------------------
+
+_DP = {
+    "attributes": _KV,
+    "timeUnixNano": "VARCHAR",
+    "asDouble": "VARCHAR",
+    "asInt": "VARCHAR",
+    "count": "VARCHAR",
+    "sum": "VARCHAR",
+    "quantileValues": [{"quantile": "JSON", "value": "VARCHAR"}],
+}
+_METRIC_KINDS = ("gauge", "sum", "histogram", "exponentialHistogram", "summary")
+_METRICS_DOC = json.dumps(
+    {
+        "resourceMetrics": [
+            {
+                "resource": {"attributes": _KV},
+                "scopeMetrics": [
+                    {
+                        "metrics": [
+                            {"name": "VARCHAR", **{k: {"dataPoints": [_DP]} for k in _METRIC_KINDS}}
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+)
+_LOG_RECORD = {
+    "timeUnixNano": "VARCHAR",
+    "observedTimeUnixNano": "VARCHAR",
+    "severityNumber": "VARCHAR",
+    "severityText": "VARCHAR",
+    "body": _KV[0]["value"],
+    "traceId": "VARCHAR",
+    "spanId": "VARCHAR",
+    "attributes": _KV,
+}
+_LOGS_DOC = json.dumps(
+    {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": _KV},
+                "scopeLogs": [{"logRecords": [_LOG_RECORD]}],
+            }
+        ]
+    }
+)
+
+#: ``lumina_labels(entries)``: a list of ``{k, v}`` (v: JSON text) -> canonical labels JSON
+#: (last value of a repeated key wins, keys sorted, no spaces)
+_LABELS_MACRO = r"""
+CREATE OR REPLACE MACRO lumina_labels(e) AS '{' || coalesce(array_to_string(list_transform(
+  list_sort(list_filter(e, lambda x, i: NOT list_contains(
+    list_transform(e[i + 1:], lambda y: y.k), x.k))),
+  lambda x: to_json(x.k) || ':' || coalesce(x.v, 'null')), ','), '') || '}'
+"""
+
+#: valid OTLP time in ns (as HUGEINT) -> TIMESTAMP, else NULL (1970 exclusive .. 2200)
+_TS = "CASE WHEN {ns} > 0 AND {ns} < 7258118400000000000 THEN lumina_ts({ns}) END"
+
+
+def _unnest_chain(levels: list[tuple[str, str, list[str]]]) -> str:
+    """CTEs unnesting the parsed ``d.doc`` level by level, each keeping its index ``<alias>i``.
+
+    ``levels`` are ``(alias, list expression, extra columns)``; columns travel down.
+    """
+    ctes = []
+    prev = "d"
+    keep = ["line_no"]
+    for alias, lst, extra in levels:
+        cols = ", ".join([*keep, *extra])
+        ctes.append(
+            f"{alias} AS (SELECT {cols}, unnest({lst}) AS {alias}, "
+            f"generate_subscripts({lst}, 1) AS {alias}i FROM {prev})"
+        )
+        keep = [*keep, *[e.split(" AS ")[-1] for e in extra], f"{alias}i"]
+        prev = alias
+    return ",\n".join(ctes)
+
+
+def _resource_value(resource: str, key: str) -> str:
+    """SQL: the AnyValue struct of resource attribute ``key`` (NULL when absent)."""
+    return f"list_filter({resource}.resource.attributes, lambda x: x.key = '{key}')[1].value"
+
+
+def _metrics_sql() -> str:
+    """One pass over ``_lines``: metric points -> rows (one per value) with position/problem."""
+    kinds = ", ".join(
+        f"{{'ki': {i}, 'kind': '{k}', 'dps': m.\"{k}\".dataPoints}}"
+        for i, k in enumerate(_METRIC_KINDS, start=1)
+    )
+    chain = _unnest_chain(
+        [
+            ("rm", "doc.resourceMetrics", []),
+            ("sm", "rm.scopeMetrics", [_resource_value("rm", "service.name") + " AS svc"]),
+            ("m", "sm.metrics", []),
+            ("kd", f"list_filter([{kinds}], lambda x: x.dps IS NOT NULL)", ["m.name AS name"]),
+            ("dp", "kd.dps", ["kd.ki AS ki", "kd.kind AS kind"]),
+        ]
+    )
+    return f"""
+    WITH d AS (SELECT line_no, from_json(line, '{_METRICS_DOC}') AS doc FROM _lines WHERE ok),
+    {chain},
+    p AS (
+      SELECT 'point ' || row_number() OVER (PARTITION BY line_no ORDER BY rmi, smi, mi, ki, dpi)
+               || ' of line ' || line_no AS _pos,
+             name, kind, dp, lumina_ns(dp.timeUnixNano) AS ns,
+             list_transform(list_filter(coalesce(dp.attributes, []), lambda x: x.key IS NOT NULL),
+                            lambda x: {{'k': x.key, 'v': lumina_av(x.value)::VARCHAR}})
+             || CASE WHEN svc IS NOT NULL AND NOT list_contains(
+                       list_transform(coalesce(dp.attributes, []), lambda x: x.key), 'service.name')
+                     THEN [{{'k': 'service.name', 'v': lumina_av(svc)::VARCHAR}}]
+                     ELSE [] END AS lab
+      FROM dp),
+    v AS (
+      SELECT _pos, dp, {_TS.format(ns="ns")} AS ts,
+             CASE WHEN name IS NULL OR name = '' THEN 'metric point without name'
+                  WHEN {_TS.format(ns="ns")} IS NULL THEN 'missing or invalid timeUnixNano'
+             END AS problem,
+             unnest(CASE WHEN kind IN ('gauge', 'sum')
+               THEN [{{'n': name, 'q': NULL::JSON, 'qk': false,
+                       'raw': coalesce(dp.asDouble, dp.asInt)}}]
+               ELSE [{{'n': name || '_count', 'q': NULL::JSON, 'qk': false, 'raw': dp.count}}]
+                    || CASE WHEN dp.sum IS NOT NULL
+                       THEN [{{'n': name || '_sum', 'q': NULL::JSON, 'qk': false,
+                               'raw': dp.sum}}] ELSE [] END
+                    || coalesce(list_transform(dp.quantileValues,
+                         lambda q: {{'n': name, 'q': q.quantile, 'qk': true, 'raw': q.value}}), [])
+             END) AS val,
+             lab
+      FROM p)
+    SELECT _pos, ts, val.n AS name,
+      lumina_labels(lab || CASE WHEN val.qk THEN [{{'k': 'quantile', 'v': val.q::VARCHAR}}]
+                                ELSE [] END) AS labels,
+      TRY_CAST(val.raw AS DOUBLE) AS value,
+      coalesce(problem, CASE WHEN val.raw IS NOT NULL AND TRY_CAST(val.raw AS DOUBLE) IS NULL
+                             THEN 'non-numeric value ' || val.raw END) AS problem,
+      dp
+    FROM v
+    """
+
+
+def read_otlp_metrics(
+    path: Path, stage: Stage, on_bytes: Callable[[int], None] | None = None
+) -> None:
+    """Stage metric points (gauge, sum, histogram/summary count and sum, quantiles).
+
+    Histogram and summary points become ``<name>_count`` and ``<name>_sum`` rows; summary
+    quantiles become ``<name>`` rows with a ``quantile`` label. Labels are the point's
+    attributes plus the resource's ``service.name``, as canonical JSON (sorted keys).
+    """
+    install_macros(stage)
+    stage.con.execute(_LABELS_MACRO)
+    name = stage.ensure("metrics")
+    sql = _metrics_sql()
+    for whole in _line_batches(stage, path, on_bytes, CHUNK_BYTES):
+        _parse_batch(stage, "_mp", sql, whole)
+        # a point with a problem is quarantined once (not once per value)
+        stage.con.execute(
+            f"""
+            INSERT INTO stage_quarantine
+            SELECT _pos, first(problem ORDER BY problem), left(to_json(first(dp))::VARCHAR,
+                   {RAW_LIMIT})
+            FROM _mp WHERE problem IS NOT NULL GROUP BY _pos ORDER BY min(rowid)
+            """
+        )
+        stage.con.execute(
+            f"""
+            INSERT INTO "{name}" (ts, name, labels, value, _pos)
+            SELECT ts, name, labels, value, _pos FROM _mp WHERE problem IS NULL ORDER BY rowid
+            """
+        )
+        stage.con.execute("DROP TABLE _mp")
+
+
+_SEVERITIES = "['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL']"
+
+
+def _logs_sql(drop_content: bool) -> str:
+    """One pass over ``_lines``: log records -> logs rows with position and problem."""
+    dc = "true" if drop_content else "false"
+    svc = _resource_value("rl", "service.name") + ".stringValue AS service"
+    chain = _unnest_chain(
+        [
+            ("rl", "doc.resourceLogs", []),
+            ("sl", "rl.scopeLogs", [svc]),
+            ("rec", "sl.logRecords", []),
+        ]
+    )
+    ts = (
+        "coalesce("
+        + _TS.format(ns="lumina_ns(rec.timeUnixNano)")
+        + ", "
+        + _TS.format(ns="lumina_ns(rec.observedTimeUnixNano)")
+        + ")"
+    )
+    return f"""
+    WITH d AS (SELECT line_no, from_json(line, '{_LOGS_DOC}') AS doc FROM _lines WHERE ok),
+    {chain},
+    r AS (
+      SELECT 'record ' || row_number() OVER (PARTITION BY line_no ORDER BY rli, sli, reci)
+               || ' of line ' || line_no AS _pos,
+             rec, service, {ts} AS ts,
+             nullif(rec.severityNumber, '') AS sev,
+             TRY_CAST(nullif(rec.severityNumber, '') AS INTEGER) AS sn
+      FROM rec),
+    c AS (
+      SELECT *, sev IS NULL OR sev IN ('0', 'SEVERITY_NUMBER_UNSPECIFIED') AS unset,
+             sn IS NULL AND starts_with(sev, 'SEVERITY_NUMBER_') AS named
+      FROM r)
+    SELECT _pos, ts,
+      CASE WHEN unset THEN upper(nullif(rec.severityText, ''))
+           WHEN named THEN rtrim(sev[17:], '234')
+           WHEN sn BETWEEN 1 AND 24 THEN {_SEVERITIES}[(sn - 1) // 4 + 1]
+      END AS severity,
+      service,
+      CASE WHEN rec.body.stringValue IS NOT NULL THEN lumina_trunc(rec.body.stringValue)
+           ELSE lumina_av(rec.body)::VARCHAR END AS body,
+      lumina_id(rec.traceId, 16) AS trace_id, lumina_id(rec.spanId, 8) AS span_id,
+      lumina_attrs(rec.attributes, {dc}) AS attributes,
+      CASE WHEN ts IS NULL THEN 'missing or invalid timeUnixNano'
+           WHEN NOT unset AND NOT named AND NOT coalesce(sn BETWEEN 1 AND 24, false)
+             THEN 'unknown severityNumber ' || sev || ' (expected 0-24)'
+      END AS problem,
+      rec
+    FROM c
+    """
+
+
+def read_otlp_logs(
+    path: Path,
+    stage: Stage,
+    drop_content: bool,
+    on_bytes: Callable[[int], None] | None = None,
+) -> None:
+    """Stage log records (severity from the number, else the text; body flattened to text).
+
+    ``drop_content`` drops prompt/completion content attributes (``CONTENT_KEY_REGEX``).
+    """
+    install_macros(stage)
+    name = stage.ensure("logs")
+    sql = _logs_sql(drop_content)
+    for whole in _line_batches(stage, path, on_bytes, CHUNK_BYTES):
+        _parse_batch(stage, "_lr", sql, whole)
+        stage.con.execute(
+            f"""
+            INSERT INTO stage_quarantine
+            SELECT _pos, problem, left(to_json(rec)::VARCHAR, {RAW_LIMIT})
+            FROM _lr WHERE problem IS NOT NULL ORDER BY rowid
+            """
+        )
+        stage.con.execute(
+            f"""
+            INSERT INTO "{name}" (ts, severity, service, body, trace_id, span_id, attributes,
+              source_sha256, source_position, _pos)
+            SELECT ts, severity, service, body, trace_id, span_id, attributes, ?, _pos, _pos
+            FROM _lr WHERE problem IS NULL ORDER BY rowid
+            """,
+            [stage.sha256],
+        )
+        stage.con.execute("DROP TABLE _lr")
+
+
+# -- Python helpers (AnyValue flattening and id normalisation, for other readers) -------------
 
 
 def any_value(v: Any) -> Any:
@@ -539,16 +813,6 @@ def attrs_dict(kvs: Any) -> dict[str, Any]:
     return out
 
 
-def _ns(v: Any) -> int | None:
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        n = int(v)
-    except (TypeError, ValueError):
-        return None
-    return n if 0 < n < 7_258_118_400_000_000_000 else None
-
-
 def hex_id(v: Any, nbytes: int) -> str | None:
     """Normalise a hex or base64 id to lower-case hex; ``None`` if empty or invalid."""
     if not isinstance(v, str) or not v:
@@ -567,182 +831,3 @@ def hex_id(v: Any, nbytes: int) -> str | None:
     except (binascii.Error, ValueError):
         return None
     return b.hex() if len(b) == nbytes else None
-
-
-def _iter_docs(
-    stage: Stage, path: Path, on_bytes: Callable[[int], None] | None
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    for start, text, whole in _chunks(path, on_bytes):
-        if whole:
-            try:
-                doc = json.loads(text)
-            except ValueError as exc:
-                raise IngestError(
-                    stage.path, f"line {getattr(exc, 'lineno', '?')}", f"not valid JSON: {exc}"
-                ) from exc
-            if isinstance(doc, dict):
-                yield 1, doc
-            continue
-        for i, line in enumerate(text.split("\n")):
-            if not line.strip():
-                continue
-            try:
-                doc = json.loads(line)
-            except ValueError:
-                stage.quarantine(f"line {start + i}", "line is not valid JSON", line)
-                continue
-            if not isinstance(doc, dict):
-                stage.quarantine(f"line {start + i}", "line is not a JSON object", line)
-                continue
-            yield start + i, doc
-
-
-def _labels_json(d: dict[str, Any]) -> str:
-    return json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def read_otlp_metrics(
-    path: Path, stage: Stage, on_bytes: Callable[[int], None] | None = None
-) -> None:
-    """Stage metric points (gauge, sum, histogram/summary count and sum, quantiles)."""
-    rows: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        if rows:
-            stage.append("metrics", pd.DataFrame(rows))
-            rows.clear()
-
-    for line_no, doc in _iter_docs(stage, path, on_bytes):
-        k = 0
-        for rm in doc.get("resourceMetrics") or []:
-            res = attrs_dict((rm.get("resource") or {}).get("attributes"))
-            svc = res.get("service.name")
-            for sm in rm.get("scopeMetrics") or []:
-                for m in sm.get("metrics") or []:
-                    name = m.get("name")
-                    for kind in ("gauge", "sum", "histogram", "exponentialHistogram", "summary"):
-                        body = m.get(kind)
-                        if body is None:
-                            continue
-                        for dp in body.get("dataPoints") or []:
-                            k += 1
-                            pos = f"point {k} of line {line_no}"
-                            ts_ns = _ns(dp.get("timeUnixNano"))
-                            if not name or ts_ns is None:
-                                stage.quarantine(
-                                    pos,
-                                    "metric point without name"
-                                    if not name
-                                    else "missing or invalid timeUnixNano",
-                                    dp,
-                                )
-                                continue
-                            labels = attrs_dict(dp.get("attributes"))
-                            if svc is not None and "service.name" not in labels:
-                                labels["service.name"] = svc
-                            ts = pd.Timestamp(ts_ns, unit="ns")
-                            values: list[tuple[str, dict[str, Any], Any]] = []
-                            if kind in ("gauge", "sum"):
-                                raw = dp.get("asDouble", dp.get("asInt"))
-                                values.append((name, labels, raw))
-                            else:
-                                values.append((f"{name}_count", labels, dp.get("count")))
-                                if dp.get("sum") is not None:
-                                    values.append((f"{name}_sum", labels, dp.get("sum")))
-                                for q in dp.get("quantileValues") or []:
-                                    values.append(
-                                        (
-                                            name,
-                                            {**labels, "quantile": q.get("quantile")},
-                                            q.get("value"),
-                                        )
-                                    )
-                            for n, lab, raw in values:
-                                try:
-                                    val = float(raw) if raw is not None else None
-                                except (TypeError, ValueError):
-                                    stage.quarantine(pos, f"non-numeric value {raw!r}", dp)
-                                    continue
-                                rows.append(
-                                    {
-                                        "ts": ts,
-                                        "name": n,
-                                        "labels": _labels_json(lab),
-                                        "value": val,
-                                        "_pos": pos,
-                                    }
-                                )
-        if len(rows) > 100_000:
-            flush()
-    flush()
-
-
-_SEVERITY = {**dict.fromkeys(range(1, 5), "TRACE"), **dict.fromkeys(range(5, 9), "DEBUG")}
-_SEVERITY.update(dict.fromkeys(range(9, 13), "INFO"))
-_SEVERITY.update(dict.fromkeys(range(13, 17), "WARN"))
-_SEVERITY.update(dict.fromkeys(range(17, 21), "ERROR"))
-_SEVERITY.update(dict.fromkeys(range(21, 25), "FATAL"))
-
-
-def read_otlp_logs(
-    path: Path,
-    stage: Stage,
-    drop_content: Callable[[dict[str, Any]], dict[str, Any]],
-    on_bytes: Callable[[int], None] | None = None,
-) -> None:
-    """Stage log records."""
-    rows: list[dict[str, Any]] = []
-    for line_no, doc in _iter_docs(stage, path, on_bytes):
-        k = 0
-        for rl in doc.get("resourceLogs") or []:
-            res = attrs_dict((rl.get("resource") or {}).get("attributes"))
-            for sl in rl.get("scopeLogs") or []:
-                for rec in sl.get("logRecords") or []:
-                    k += 1
-                    pos = f"record {k} of line {line_no}"
-                    ts_ns = _ns(rec.get("timeUnixNano")) or _ns(rec.get("observedTimeUnixNano"))
-                    if ts_ns is None:
-                        stage.quarantine(pos, "missing or invalid timeUnixNano", rec)
-                        continue
-                    sev_num = rec.get("severityNumber")
-                    severity = None
-                    if sev_num not in (None, 0, "0", "SEVERITY_NUMBER_UNSPECIFIED"):
-                        try:
-                            sn = int(sev_num)
-                        except (TypeError, ValueError):
-                            sn = -1
-                            if isinstance(sev_num, str) and sev_num.startswith("SEVERITY_NUMBER_"):
-                                severity = sev_num.removeprefix("SEVERITY_NUMBER_").rstrip("234")
-                        if severity is None:
-                            if sn not in _SEVERITY:
-                                stage.quarantine(
-                                    pos, f"unknown severityNumber {sev_num!r} (expected 0-24)", rec
-                                )
-                                continue
-                            severity = _SEVERITY[sn]
-                    if severity is None and rec.get("severityText"):
-                        severity = str(rec["severityText"]).upper()
-                    body = any_value(rec.get("body"))
-                    if body is not None and not isinstance(body, str):
-                        body = json.dumps(body, default=str)
-                    attrs = drop_content(attrs_dict(rec.get("attributes")))
-                    rows.append(
-                        {
-                            "ts": pd.Timestamp(ts_ns, unit="ns"),
-                            "severity": severity,
-                            "service": res.get("service.name"),
-                            "body": body,
-                            "trace_id": hex_id(rec.get("traceId"), 16),
-                            "span_id": hex_id(rec.get("spanId"), 8),
-                            "attributes": json.dumps(attrs, default=str),
-                            "source_sha256": stage.sha256,
-                            "source_position": pos,
-                            "_pos": pos,
-                        }
-                    )
-        if len(rows) > 100_000:
-            stage.append("logs", pd.DataFrame(rows))
-            rows.clear()
-    if rows:
-        stage.append("logs", pd.DataFrame(rows))
-    stage.ensure("logs")

@@ -19,7 +19,7 @@ from lumina_analytics.warehouse import scratch
 
 RAW_LIMIT = 64 * 1024  # quarantine keeps at most this many characters of the raw record
 #: DuckDB memory limit of the staging database (it spills to a temp dir beyond it where it can)
-STAGE_MEMORY_LIMIT = os.environ.get("LUMINA_STAGE_MEMORY_LIMIT", "512MB")
+STAGE_MEMORY_LIMIT = os.environ.get("LUMINA_STAGE_MEMORY_LIMIT", "128MB")
 
 
 def _staging_type(sql_type: str) -> str:
@@ -46,6 +46,8 @@ class Stage:
         self.notes: list[str] = []
         #: True when the reader staged raw GenAI columns in ``stage__llm_raw`` (OTLP path)
         self.llm_raw = False
+        #: tables from which :meth:`dedupe` removed repeated keys
+        self.deduped: set[str] = set()
 
     def reset(self, path: str, sha256: str) -> None:
         """Empty the stage for the next file (the connection and its macros are reused)."""
@@ -56,6 +58,7 @@ class Stage:
         self.con.execute("DROP TABLE IF EXISTS stage__llm_raw")
         self.notes = []
         self.llm_raw = False
+        self.deduped = set()
         self.path = path
         self.sha256 = sha256
 
@@ -152,12 +155,24 @@ class Stage:
                 f'INSERT INTO "{name}" SELECT {cols}, _pos FROM _ranked WHERE _rn = 1 ORDER BY _rid'
             )
             self.con.execute("DROP TABLE _ranked")
+            self.deduped.add(table)
             self.notes.append(f"{dup} duplicate {table} row(s) in file")
 
     def redact(self) -> None:
-        """Redact secrets and personal data from staged log bodies, attributes and messages."""
-        from lumina_analytics.privacy import redact_sql
+        """Redact secrets and personal data from staged log bodies, attributes and messages.
 
+        One combined RE2 test finds the few rows that hold anything to redact; only those
+        are rewritten (the per-pattern replacements run on them alone).
+        """
+        from lumina_analytics.privacy import PATTERNS, redact_sql
+
+        alternatives = []
+        for _label, pattern in PATTERNS:
+            if pattern.startswith("(?i)"):
+                alternatives.append("(?i:" + pattern[4:] + ")")
+            else:
+                alternatives.append("(?:" + pattern + ")")
+        any_secret = "|".join(alternatives).replace("'", "''")
         columns = {
             "spans": ("attributes", "status_message"),
             "logs": ("body", "attributes"),
@@ -165,11 +180,12 @@ class Stage:
         for table, cols in columns.items():
             if table not in self.tables:
                 continue
-            parts = []
-            for c in cols:
-                parts.append('"' + c + '" = ' + redact_sql('CAST("' + c + '" AS VARCHAR)'))
-            sets = ", ".join(parts)
-            self.con.execute(f'UPDATE "stage_{table}" SET {sets}')
+            sets = ", ".join(f'"{c}" = ' + redact_sql(f'CAST("{c}" AS VARCHAR)') for c in cols)
+            where = " OR ".join(
+                f"""coalesce(regexp_matches(CAST("{c}" AS VARCHAR), '{any_secret}'), false)"""
+                for c in cols
+            )
+            self.con.execute(f'UPDATE "stage_{table}" SET {sets} WHERE {where}')
 
 
 def _dump(raw: object) -> str:
