@@ -91,7 +91,9 @@ class Warehouse:
         delay = 0.02
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only)
+                con = duckdb.connect(str(self.path), read_only=read_only)
+                con.execute("SET enable_progress_bar = false")  # commands print their own output
+                return con
             except duckdb.Error as exc:
                 if _is_lock_conflict(exc) and time.monotonic() < deadline:
                     time.sleep(delay + random.random() * delay)
@@ -255,8 +257,9 @@ class Warehouse:
                             con.execute(
                                 f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM _lumina_restore'
                             )
-                    finally:
-                        con.unregister("_lumina_restore")
+                    finally:  # after a failed insert the transaction is aborted: keep its error
+                        with contextlib.suppress(duckdb.Error):
+                            con.unregister("_lumina_restore")
                     counts[name] = int(
                         con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
                     )
