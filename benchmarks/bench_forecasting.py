@@ -1,7 +1,7 @@
 """Throughput of ProphetForecaster: 200 hourly series of 60 days, parallel vs sequential.
 
     .venv/bin/python benchmarks/bench_forecasting.py [--series 40] [--full] [--days 60]
-        [--jobs 2] [--members prophet,prophet_flat,snaive_day,...]
+        [--jobs 2] [--members prophet,prophet_flat_log,snaive_day,...]
 
 Prints series per second for n_jobs=1 and n_jobs=--jobs in the same run and their ratio.
 ``--full`` runs the 200-series workload of the issue (several minutes on 2 cores).
@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from lumina_analytics.forecasting import MEMBERS, ProphetForecaster
+from lumina_analytics.forecasting import DEFAULT_MEMBERS, ProphetForecaster
 
 
 def make_series(n: int, days: int, seed: int = 0) -> pd.DataFrame:
@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=60)
     ap.add_argument("--horizon", type=int, default=48)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--members", default=",".join(MEMBERS))
+    ap.add_argument("--members", default=",".join(DEFAULT_MEMBERS))
     args = ap.parse_args()
     if args.full:
         args.series = 200

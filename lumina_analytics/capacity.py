@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,8 @@ from lumina_analytics.forecasting.model import ProphetForecaster
 from lumina_analytics.schema import require_columns, validate_long
 
 __all__ = [
-    "DEFAULT_BUDGETS",
     "DEFAULT_QUOTAS",
     "exceedance_probability",
-    "load_budgets",
     "load_quotas",
     "load_replica_config",
     "quota_breaches",
@@ -37,7 +36,6 @@ __all__ = [
 ]
 
 DEFAULT_QUOTAS = Path(__file__).resolve().parent / "defaults" / "quotas.yaml"
-DEFAULT_BUDGETS = Path(__file__).resolve().parent / "defaults" / "budgets.yaml"
 
 
 def _read_yaml(path: str | Path | None, default: Path) -> dict[str, Any]:
@@ -86,20 +84,6 @@ def load_replica_config(path: str | Path | None = None) -> dict[str, float]:
         }
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"replicas settings must be numbers: {exc}") from exc
-
-
-def load_budgets(path: str | Path | None = None) -> pd.DataFrame:
-    """Budgets as ``tenant, budget, currency`` (default: ``defaults/budgets.yaml``)."""
-    data = _read_yaml(path, DEFAULT_BUDGETS)
-    budgets = data.get("budgets") or {}
-    if not isinstance(budgets, dict):
-        raise ConfigError("budgets must be a mapping {tenant_name: monthly_usd}")
-    currency = str(data.get("currency", "USD"))
-    try:
-        rows = [(str(k), float(v), currency) for k, v in budgets.items()]
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"every budget must be a number: {exc}") from exc
-    return pd.DataFrame(rows, columns=["tenant", "budget", "currency"])
 
 
 def exceedance_probability(
@@ -243,7 +227,7 @@ def replica_chart(plan: pd.DataFrame, title: str = "Replicas needed per hour") -
 
 def spend_runway(
     daily_cost: pd.DataFrame,
-    budgets: pd.DataFrame,
+    budgets: Mapping[str, float] | pd.DataFrame,
     as_of: str | pd.Timestamp | None = None,
     level: float = 80.0,
     forecaster: ProphetForecaster | None = None,
@@ -254,6 +238,9 @@ def spend_runway(
     not yet observed (default: the day after the last one in the data); the month is the
     month of the last observed day. The remaining days are forecast; their uncertainty is
     added assuming fully correlated daily errors (conservative: wider than independent).
+    The default forecaster chooses its members on one inner window of at least a week (a
+    month of daily points holds few more). ``budgets`` maps tenant to monthly budget, as :func:`lumina_analytics.costs.load_budgets`
+    returns (a frame with ``tenant, budget`` columns works too); tenants without one get NaN.
     """
     data = validate_long(daily_cost)
     if data.empty:
@@ -273,17 +260,16 @@ def spend_runway(
     z = float(norm.ppf(0.5 + level / 200.0))
     fc = pd.DataFrame(columns=["unique_id", "ds", "yhat", "yhat_lower", "yhat_upper"])
     if remaining > 0:
-        est = forecaster or ProphetForecaster(
-            freq="1D", horizon=remaining, level=level, min_points=14
-        )
-        est.set_params(freq="1D", horizon=remaining, level=level)
+        est = forecaster or ProphetForecaster(freq="1D", level=level, min_points=14, n_folds=1)
+        # inner backtest windows are one horizon long: at least a week, even on the last day
+        est.set_params(freq="1D", horizon=max(remaining, 7), level=level)
         fc = est.fit(hist).predict(remaining)
         skipped = set(est.skipped_["unique_id"])
         if skipped:  # too little history: flat mean of the last 7 days, +-2 sd
             fc = pd.concat(
                 [fc, _flat_forecast(hist[hist["unique_id"].isin(skipped)], remaining, z)]
             )
-    bud = budgets.set_index("tenant")["budget"] if len(budgets) else pd.Series(dtype=float)
+    bud = _budget_map(budgets)
     rows = []
     for uid, g in hist.groupby("unique_id", sort=True):
         spent = float(g.loc[g["ds"] >= month_start, "y"].sum())
@@ -291,7 +277,7 @@ def spend_runway(
         mean_rem = float(f["yhat"].sum())
         up = float((f["yhat_upper"] - f["yhat"]).sum())
         lo = float((f["yhat"] - f["yhat_lower"]).sum())
-        budget = float(bud.get(uid, np.nan))
+        budget = float(bud.get(str(uid), np.nan))
         total = spent + mean_rem
         if not np.isfinite(budget):
             p = np.nan
@@ -317,6 +303,14 @@ def spend_runway(
             }
         )
     return pd.DataFrame(rows)
+
+
+def _budget_map(budgets: Mapping[str, float] | pd.DataFrame) -> dict[str, float]:
+    """Tenant -> budget from a ``costs.load_budgets`` mapping or a ``tenant, budget`` frame."""
+    if isinstance(budgets, pd.DataFrame):
+        require_columns(budgets, ["tenant", "budget"], "budgets")
+        return {str(t): float(b) for t, b in zip(budgets["tenant"], budgets["budget"], strict=True)}
+    return {str(t): float(b) for t, b in budgets.items()}
 
 
 def _flat_forecast(hist: pd.DataFrame, horizon: int, z: float) -> pd.DataFrame:

@@ -10,7 +10,6 @@ import pytest
 
 from lumina_analytics.capacity import (
     exceedance_probability,
-    load_budgets,
     load_quotas,
     load_replica_config,
     quota_breaches,
@@ -18,6 +17,7 @@ from lumina_analytics.capacity import (
     replica_plan,
     spend_runway,
 )
+from lumina_analytics.costs import load_budgets
 from lumina_analytics.errors import ConfigError
 from lumina_analytics.forecasting import ProphetForecaster
 
@@ -27,8 +27,8 @@ def test_default_configs_load() -> None:
     assert {"provider", "model", "unique_id", "rpm", "tpm"} <= set(q.columns)
     assert (q["unique_id"] == q["provider"] + "/" + q["model"]).all()
     assert load_replica_config()["target_utilization"] == pytest.approx(0.7)
-    b = load_budgets()
-    assert (b["budget"] > 0).all() and (b["currency"] == "USD").all()
+    b = load_budgets()  # the one budgets reader (costs) feeds the runway
+    assert b and all(v > 0 for v in b.values())
 
 
 def test_bad_config_is_actionable(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_bad_config_is_actionable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="provider and model"):
         load_quotas(p)
     with pytest.raises(ConfigError, match="does not exist"):
-        load_budgets(tmp_path / "missing.yaml")
+        load_replica_config(tmp_path / "missing.yaml")
 
 
 def test_exceedance_probability_by_hand() -> None:
@@ -103,11 +103,25 @@ def test_spend_runway() -> None:
             pd.DataFrame({"unique_id": "small", "ds": ds, "y": 10 + rng.normal(0, 1, len(ds))}),
         ]
     )
-    budgets = pd.DataFrame({"tenant": ["acme", "small"], "budget": [2500.0, 1000.0]})
+    budgets = {"acme": 2500.0, "small": 1000.0}  # as costs.load_budgets returns them
     r = spend_runway(daily, budgets).set_index("tenant")
+    as_frame = pd.DataFrame({"tenant": list(budgets), "budget": list(budgets.values())})
+    pd.testing.assert_frame_equal(spend_runway(daily, as_frame).set_index("tenant"), r)
     assert (r["days_remaining"] == 6).all()
     acme = r.loc["acme"]
     assert acme["month_end"] == pytest.approx(3100, rel=0.05)
     assert acme["month_end_lower"] < acme["month_end"] < acme["month_end_upper"]
     assert acme["p_exceed_budget"] > 0.99
     assert r.loc["small", "p_exceed_budget"] < 0.01
+    no_budget = spend_runway(daily, {"acme": 2500.0}).set_index("tenant")
+    assert np.isnan(no_budget.loc["small", "budget"])
+    assert np.isnan(no_budget.loc["small", "p_exceed_budget"])
+
+
+def test_runway_reads_budgets_through_costs(tmp_path: Path) -> None:
+    p = tmp_path / "b.yaml"
+    p.write_text("budgets:\n  acme: 10\n")
+    ds = pd.date_range("2026-10-01", "2026-10-25", freq="1D")
+    daily = pd.DataFrame({"unique_id": "acme", "ds": ds, "y": 5.0})
+    r = spend_runway(daily, load_budgets(p))
+    assert r.loc[0, "budget"] == 10.0 and r.loc[0, "p_exceed_budget"] > 0.99

@@ -283,7 +283,7 @@ def test_outage_zeros_are_not_copied_forward() -> None:
 
 
 def test_top_k_combination_and_interval_by_lead(two_series: pd.DataFrame) -> None:
-    est = ProphetForecaster(freq="1h", horizon=48, n_folds=3, top_k=2).fit(
+    est = ProphetForecaster(freq="1h", horizon=48, n_folds=3, combine="top", top_k=2).fit(
         two_series[two_series["unique_id"] == "a"]
     )
     fit = est.fits_["a"]
@@ -307,3 +307,41 @@ def test_recency_weighted_quantile_by_hand() -> None:
     assert _wquantile(x, np.array([0.0, 0.0, 0.0, 1.0]), 0.1) == 4.0
     lo, hi = _interval_offsets(np.array([-1.0, 0.5, 2.0, np.nan]), 0.1, "symmetric")
     assert (lo, hi) == (-2.0, 2.0)
+
+
+def test_tolerance_combination_keeps_close_members(two_series: pd.DataFrame) -> None:
+    est = ProphetForecaster(freq="1h", horizon=24, n_folds=3, tolerance=0.2)
+    fit = est.fit(two_series[two_series["unique_id"] == "a"]).fits_["a"]
+    singles = {k: v for k, v in fit.scores.items() if "+" not in k}
+    best = min(singles.values())
+    assert set(fit.combo) == {m for m, v in singles.items() if v <= 1.2 * best}
+    alone = ProphetForecaster(freq="1h", horizon=24, n_folds=3, tolerance=0.0)
+    assert len(alone.fit(two_series[two_series["unique_id"] == "a"]).fits_["a"].combo) == 1
+    with pytest.raises(SchemaError, match="tolerance"):
+        ProphetForecaster(tolerance=-1).fit(two_series)
+
+
+def test_member_scores_use_shared_windows_weighted_by_recency() -> None:
+    from lumina_analytics.forecasting.model import _member_scores
+
+    actual = {10: np.array([1.0, 1.0]), 5: np.array([1.0, 1.0]), 0: np.array([1.0, 1.0])}
+    preds = {
+        (10, "a"): np.array([2.0, 2.0]),  # error 1 on the newest window
+        (5, "a"): np.array([4.0, 4.0]),  # error 3
+        (0, "a"): np.array([9.0, 9.0]),  # only "a" has the oldest window: not compared
+        (10, "b"): np.array([3.0, 3.0]),  # error 2
+        (5, "b"): np.array([2.0, 2.0]),  # error 1
+    }
+    flat = _member_scores(preds, actual, [10, 5, 0], ["a", "b"], 1.0, None)
+    assert flat == pytest.approx({"a": 2.0, "b": 1.5})
+    recent = _member_scores(preds, actual, [10, 5, 0], ["a", "b"], 1.0, 1.0)
+    assert recent == pytest.approx({"a": (1 + 0.5 * 3) / 1.5, "b": (2 + 0.5 * 1) / 1.5})
+
+
+def test_long_profile_ignores_a_recent_level_swing() -> None:
+    df = synth("s", days=14)
+    df["y"] = 100 * (1 + 0.4 * np.sin(2 * np.pi * np.arange(len(df)) / 24))
+    df.loc[df.index >= len(df) - 48, "y"] *= 1.5  # a two-day surge
+    est = ProphetForecaster(freq="1h", horizon=24, members=("profile_long",), select=False)
+    fc = est.fit(df).predict()
+    np.testing.assert_allclose(fc["yhat"].to_numpy(), df["y"].to_numpy()[:24], rtol=0.02)

@@ -22,12 +22,13 @@ def test_servegen_table(shared_data: Path) -> None:
     assert (table["n"] == 288).all()
     assert np.isfinite(table[["mae", "smape", "mase", "coverage"]].to_numpy()).all()
     ours = table[table["model"].str.startswith("auto(")].set_index("unique_id")
-    # measured (see the report): m-mid 0.864 x best baseline, coverage 0.858; m-small 1.090 x,
-    # coverage 0.708 (its last two days are calmer in level but spikier than the training
-    # windows). Intervals come from recency-weighted held-out errors of the training data.
+    # measured (see the report): m-mid 0.869 x best baseline, coverage 0.851; m-small 1.064 x,
+    # coverage 0.767. m-small's training ends in three elevated, spiky days that the test days
+    # do not continue; the inner backtest (training data only) favours the members that
+    # follow the recent level there, so the 0.9 x goal is not reached on that series.
     ratio, cov = ours["mase_vs_best_baseline"].astype(float), ours["coverage"].astype(float)
     assert ratio["m-mid"] < 0.9
-    assert ratio["m-small"] < 1.15
-    assert cov["m-mid"] == pytest.approx(0.86, abs=0.05)
-    assert cov["m-small"] == pytest.approx(0.71, abs=0.07)
-    assert ours["coverage"].between(0.6, 0.95).all()
+    assert ratio["m-small"] < 1.1
+    assert cov["m-mid"] == pytest.approx(0.85, abs=0.04)
+    assert cov["m-small"] == pytest.approx(0.77, abs=0.04)
+    assert ours["coverage"].between(0.7, 0.9).all()

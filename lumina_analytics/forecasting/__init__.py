@@ -5,6 +5,7 @@ from __future__ import annotations
 from lumina_analytics.forecasting.backtest import BacktestResult, backtest, baseline_forecast
 from lumina_analytics.forecasting.metrics import coverage, mae, mase, seasonal_naive, smape
 from lumina_analytics.forecasting.model import (
+    DEFAULT_MEMBERS,
     MEMBERS,
     ProphetForecaster,
     events_to_holidays,
@@ -12,6 +13,7 @@ from lumina_analytics.forecasting.model import (
 from lumina_analytics.forecasting.residuals import ResidualReport, residual_analysis
 
 __all__ = [
+    "DEFAULT_MEMBERS",
     "MEMBERS",
     "BacktestResult",
     "ProphetForecaster",

@@ -6,10 +6,13 @@ For each series the forecaster:
    and treats near-zero dropouts of a positive series as missing while fitting;
 2. runs a rolling-origin backtest *inside the training data* (``n_folds`` windows of the
    forecast horizon, one day apart) for every member -- Prophet with trend on the
-   transformed scale, a flat-trend Prophet on the raw scale, seasonal naive one day and
-   one week, median daily profiles at the level of the last day or week, and a median
-   weekly profile -- and averages the ``top_k`` members with the lowest MASE (a hedge
-   that is steadier out of sample than the single best member);
+   transformed scale, flat-trend Prophet on the transformed scale (multiplicative
+   seasonality under ``log1p``; ``prophet_flat`` on the raw scale is available but not in
+   the default pool), seasonal naive one day and one week, median daily profiles at the
+   level of the last day or week, a long-memory median daily profile and a median weekly
+   profile -- scores them on the windows they share, recent windows weighted more, and
+   averages every member within ``tolerance`` (20 %) of the best MASE: a clear winner is
+   used alone, close contenders are hedged;
 3. refits the chosen members on the whole history (Prophet on its last ``prophet_days``);
 4. sets prediction intervals from the backtest errors in the transformed space -- of the
    combination each window would have chosen without itself, per day of lead time, with
@@ -62,18 +65,29 @@ def quiet_prophet() -> Iterator[None]:
         yield
 
 
-__all__ = ["MEMBERS", "ProphetForecaster", "events_to_holidays", "forecast_frame_columns"]
+__all__ = [
+    "DEFAULT_MEMBERS",
+    "MEMBERS",
+    "ProphetForecaster",
+    "events_to_holidays",
+    "forecast_frame_columns",
+]
 
 MEMBERS: tuple[str, ...] = (
     "prophet",
     "prophet_flat",
+    "prophet_flat_log",
     "snaive_day",
     "snaive_week",
     "profile_day",
     "profile_day_wl",
     "profile_week",
+    "profile_long",
 )
-_PROPHETS = ("prophet", "prophet_flat")
+# the default pool leaves out ``prophet_flat``: on development series it tracked
+# ``prophet_flat_log`` closely, and every Prophet member multiplies the fitting cost
+DEFAULT_MEMBERS: tuple[str, ...] = tuple(m for m in MEMBERS if m != "prophet_flat")
+_PROPHETS = ("prophet", "prophet_flat", "prophet_flat_log")
 _PROFILE_DAYS = 7  # days in the median daily profile
 _PROFILE_WEEKS = 4  # weeks in the median weekly profile
 forecast_frame_columns: tuple[str, ...] = (
@@ -123,8 +137,9 @@ class _Config:
     min_points: int
     select: bool
     interval: str
-    combine: str = "top"
+    combine: str = "tolerance"
     top_k: int = 3
+    tolerance: float = 0.2
     drop_outages: bool = True
     prophet_days: float | None = 28.0
     recency_halflife: float | None = 2.0
@@ -241,18 +256,22 @@ def _naive_forecast(
     ``profile_day``: median of the same time of day over the last 7 days, shifted (on the
     transformed scale, i.e. scaled for ``log1p``) to the level of the last day;
     ``profile_day_wl``: the same profile at the level of the last week; ``profile_week``:
-    median of the same time of week over up to 4 past weeks.
+    median of the same time of week over up to 4 past weeks; ``profile_long``: median of the
+    same time of day over up to 28 days, smoothed over neighbouring steps, at its own level
+    (long memory: a recent swing in level is not carried forward).
     """
     day, week = season_steps(freq, "1D"), season_steps(freq, "7D")
     if member == "snaive_day":
         return seasonal_naive(y, h, day)
     if member == "snaive_week":
         return seasonal_naive(y, h, week)
-    if member not in ("profile_day", "profile_day_wl", "profile_week"):
+    if member not in ("profile_day", "profile_day_wl", "profile_week", "profile_long"):
         raise SchemaError(f"unknown member {member!r}; choose from {list(MEMBERS)}")
     z = _fwd(y, transform)
     period = week if member == "profile_week" else day
-    k_max = _PROFILE_WEEKS if member == "profile_week" else _PROFILE_DAYS
+    k_max = {"profile_week": _PROFILE_WEEKS, "profile_long": _PROFILE_WEEKS * 7}.get(
+        member, _PROFILE_DAYS
+    )
     k = min(k_max, len(z) // period)
     if k < 1:
         return np.full(h, np.nan)
@@ -260,13 +279,24 @@ def _naive_forecast(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
         prof = np.nanmedian(rows, axis=0)
-        if member != "profile_week":
+        if member == "profile_long":
+            prof = _circular_median(prof, period // 72)
+        elif member != "profile_week":
             n_lvl = (k if member == "profile_day_wl" else 1) * period
             adj = float(np.nanmean(z[-n_lvl:] - np.tile(prof, n_lvl // period)))
             prof = prof + (adj if np.isfinite(adj) else 0.0)
     if np.isnan(prof).any():  # no value at that phase: fall back to the naive forecast
         prof = np.where(np.isnan(prof), _fwd(seasonal_naive(y, period, period), transform), prof)
     return _inv(np.tile(prof, int(np.ceil(h / period)))[:h], transform)
+
+
+def _circular_median(x: np.ndarray, half: int) -> np.ndarray:
+    """Running median over ``2 * half + 1`` neighbours of a periodic profile (NaN ignored)."""
+    if half < 1:
+        return x
+    padded = np.concatenate([x[-half:], x, x[:half]])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
+    return np.asarray(np.nanmedian(windows, axis=1))
 
 
 def _drop_outages(y: np.ndarray) -> np.ndarray:
@@ -281,9 +311,12 @@ def _drop_outages(y: np.ndarray) -> np.ndarray:
 
 
 def _member_setup(member: str, cfg: _Config, transform: str) -> tuple[_Config, str]:
-    """``prophet_flat``: no trend, untransformed y (seasonality around the mean level)."""
+    """``prophet_flat``: no trend, untransformed y (seasonality around the mean level);
+    ``prophet_flat_log``: no trend on the transformed scale (multiplicative seasonality)."""
     if member == "prophet_flat":
         return replace(cfg, growth="flat"), "none"
+    if member == "prophet_flat_log":
+        return replace(cfg, growth="flat"), transform
     return cfg, transform
 
 
@@ -301,7 +334,9 @@ def _available(members: Sequence[str], n_hist: int, cfg: _Config) -> list[str]:
     for m in members:
         if m in ("snaive_week", "profile_week") and (n_hist < week or week == day):
             continue
-        if m in ("snaive_day", "profile_day", "profile_day_wl") and (n_hist < day or day == 1):
+        if m in ("snaive_day", "profile_day", "profile_day_wl", "profile_long") and (
+            n_hist < day or day == 1
+        ):
             continue
         out.append(m)
     return out or ["prophet"]
@@ -353,6 +388,47 @@ def _interval_offsets(
     return _wquantile(errs, w, alpha), _wquantile(errs, w, 1 - alpha)
 
 
+def _member_scores(
+    preds: dict[tuple[int, str], np.ndarray],
+    actual: dict[int, np.ndarray],
+    cutoffs: Sequence[int],
+    members: Sequence[str],
+    scale: float,
+    halflife: float | None,
+) -> dict[str, float]:
+    """Backtest MASE per member, compared on the windows every member could forecast.
+
+    Members needing a week of history miss the early windows; scoring all members on the
+    same windows keeps the comparison fair (all windows are used when fewer than two are
+    shared). Windows are weighted ``0.5 ** (age / halflife)`` (age 0 = newest).
+    """
+    members = [m for m in members if any((c, m) in preds for c in cutoffs)]
+    common = [c for c in cutoffs if all((c, m) in preds for m in members)]
+    folds = common if len(common) >= 2 else list(cutoffs)
+    out: dict[str, float] = {}
+    for m in members:
+        e, w = [], []
+        for age, c in enumerate(folds):
+            if (c, m) in preds:
+                e.append(mae(actual[c], preds[(c, m)]) / scale)
+                w.append(0.5 ** (age / halflife) if halflife else 1.0)
+        ok = np.isfinite(e)
+        if ok.any():
+            out[m] = float(np.average(np.asarray(e)[ok], weights=np.asarray(w)[ok]))
+    return out
+
+
+def _choose(scores: dict[str, float], cfg: _Config) -> tuple[str, ...]:
+    """Members to combine from their backtest scores (see ``combine``)."""
+    ranked = sorted(scores, key=lambda k: (scores[k], MEMBERS.index(k)))
+    if cfg.combine == "median":
+        return tuple(ranked)
+    if cfg.combine == "tolerance":
+        bound = scores[ranked[0]] * (1.0 + cfg.tolerance)
+        return tuple(m for m in ranked if scores[m] <= bound)
+    return tuple(ranked[: max(1, cfg.top_k)])
+
+
 def _fit_one(uid: str, hist: pd.DataFrame, cfg: _Config) -> _SeriesFit | tuple[str, str]:
     """Select, refit and calibrate one series; a ``(uid, reason)`` tuple means skipped."""
     hist = hist.sort_values("ds").reset_index(drop=True)
@@ -390,6 +466,7 @@ def _fit_one(uid: str, hist: pd.DataFrame, cfg: _Config) -> _SeriesFit | tuple[s
     scores: dict[str, float] = {}
     best: tuple[str, ...] = ("prophet",) if "prophet" in final_avail else (final_avail[0],)
     how = cfg.combine
+    hl = cfg.recency_halflife
 
     def combo_errs(combo: Sequence[str]) -> list[float]:
         return [
@@ -399,23 +476,24 @@ def _fit_one(uid: str, hist: pd.DataFrame, cfg: _Config) -> _SeriesFit | tuple[s
         ]
 
     if cutoffs and cfg.select:
-        for m in final_avail:
-            errs = combo_errs([m])
-            if errs:
-                scores[m] = float(np.mean(errs))
         if how == "subset":
+            for m in final_avail:
+                errs = combo_errs([m])
+                if errs:
+                    scores[m] = float(np.mean(errs))
             fold_avail = [m for m in scores if all((c, m) in preds for c in cutoffs)]
             for combo in _combos(fold_avail):
                 scores["+".join(combo)] = float(np.mean(combo_errs(combo)))
             if scores:
                 name = min(scores, key=lambda k: (scores[k], k.count("+")))
                 best = tuple(name.split("+"))
-        elif scores:
-            ranked = sorted(scores, key=lambda k: (scores[k], MEMBERS.index(k)))
-            best = tuple(ranked) if how == "median" else tuple(ranked[: max(1, cfg.top_k)])
-            errs = combo_errs(best)
-            if errs and len(best) > 1:
-                scores["+".join(best)] = float(np.mean(errs))
+        else:
+            scores = _member_scores(preds, actual, cutoffs, final_avail, scale, hl)
+            if scores:
+                best = _choose(scores, cfg)
+                errs = combo_errs(best)
+                if errs and len(best) > 1:
+                    scores["+".join(best)] = float(np.mean(errs))
     elif not cfg.select:
         best = tuple(final_avail)
     # interval: conformal quantiles of transformed errors of the chosen combination
@@ -425,24 +503,16 @@ def _fit_one(uid: str, hist: pd.DataFrame, cfg: _Config) -> _SeriesFit | tuple[s
     for age, c in enumerate(cutoffs):
         # errors of the combination chosen WITHOUT this window (selection would flatter it)
         combo_c = best
-        if how == "top" and cfg.select and len(cutoffs) > 1:
-            other: dict[str, float] = {}
-            for m in final_avail:
-                e = [
-                    mae(actual[o], preds[(o, m)]) / scale
-                    for o in cutoffs
-                    if o != c and (o, m) in preds
-                ]
-                if e and (c, m) in preds:
-                    other[m] = float(np.mean(e))
-            ranked = sorted(other, key=lambda k: (other[k], MEMBERS.index(k)))
-            combo_c = tuple(ranked[: max(1, cfg.top_k)]) or best
+        if how != "subset" and cfg.select and len(cutoffs) > 1:
+            others = [o for o in cutoffs if o != c]
+            avail_c = [m for m in final_avail if (c, m) in preds]
+            other = _member_scores(preds, actual, others, avail_c, scale, hl)
+            combo_c = _choose(other, cfg) if other else best
         if all((c, m) in preds for m in combo_c):
             p = _combine([preds[(c, m)] for m in combo_c], how)
             resid.append(
                 _fwd(actual[c], transform) - _fwd(np.maximum(p, 0) if nonneg else p, transform)
             )
-            hl = cfg.recency_halflife
             resid_w.append(0.5 ** (age / hl) if hl else 1.0)
     # final refit of Prophet on all data
     pj: dict[str, str] = {}
@@ -560,7 +630,7 @@ class ProphetForecaster(BaseEstimator):
     horizon: steps to forecast (also the length of each inner backtest window).
     level: prediction interval level in percent.
     transform: ``"auto"`` (``log1p`` when y >= 0), ``"log1p"``, ``"sqrt"`` or ``"none"``.
-    members: candidate members; every average of a subset is a candidate too.
+    members: candidate members (default :data:`DEFAULT_MEMBERS`; all: :data:`MEMBERS`).
     select: choose the member combination by inner backtest (False: average all members).
     growth: ``"linear"``, ``"flat"`` or ``"logistic"`` (then ``cap`` is required).
     cap: saturation level of y (original scale) for logistic growth.
@@ -572,19 +642,22 @@ class ProphetForecaster(BaseEstimator):
         selection and interval calibration; ``None``: 8 for histories up to 21 days, else 4.
     min_points: series with fewer non-missing points are skipped (``skipped_``).
     n_jobs: worker processes (1 = in-process; -1 = all cores).
-    combine: ``"top"`` (mean of the ``top_k`` members with the lowest inner-backtest MASE),
+    combine: ``"tolerance"`` (mean of every member whose inner-backtest MASE is within
+        ``tolerance`` of the best one: one member when it clearly wins, a hedge over several
+        when they are close), ``"top"`` (mean of the ``top_k`` members with the lowest MASE),
         ``"median"`` (median of all members) or ``"subset"`` (the best-scoring average over
         every subset of members).
     top_k: members averaged by ``combine="top"``.
+    tolerance: relative MASE margin of ``combine="tolerance"`` (0.2: within 20 % of the best).
     drop_outages: treat near-zero dropouts of a positive series (<= 2 % of its median) as
         missing when fitting (they are still scored).
     interval: ``"symmetric"`` (plus/minus the level quantile of absolute held-out errors on
         the transformed scale) or ``"conformal"`` (their lower and upper quantiles).
     prophet_days: Prophet members fit on the last this many days only (``None``: all);
         bounds the cost on long histories (seasonal-naive members use up to 4 weeks).
-    recency_halflife: interval quantiles weight each inner window by
-        ``0.5 ** (age / recency_halflife)`` (age 0 = newest), so the width follows the
-        recent error level (``None``: equal weights).
+    recency_halflife: member scores and interval quantiles weight each inner window by
+        ``0.5 ** (age / recency_halflife)`` (age 0 = newest), so selection and width follow
+        the recent error level (``None``: equal weights).
     """
 
     def __init__(
@@ -593,7 +666,7 @@ class ProphetForecaster(BaseEstimator):
         horizon: int = 24,
         level: float = 80.0,
         transform: str = "auto",
-        members: Sequence[str] = MEMBERS,
+        members: Sequence[str] = DEFAULT_MEMBERS,
         select: bool = True,
         growth: str = "linear",
         cap: float | None = None,
@@ -606,8 +679,9 @@ class ProphetForecaster(BaseEstimator):
         n_folds: int | None = None,
         min_points: int | None = None,
         n_jobs: int | None = 1,
-        combine: str = "top",
+        combine: str = "tolerance",
         top_k: int = 3,
+        tolerance: float = 0.2,
         drop_outages: bool = True,
         interval: str = "symmetric",
         prophet_days: float | None = 28.0,
@@ -632,6 +706,7 @@ class ProphetForecaster(BaseEstimator):
         self.n_jobs = n_jobs
         self.combine = combine
         self.top_k = top_k
+        self.tolerance = tolerance
         self.drop_outages = drop_outages
         self.interval = interval
         self.prophet_days = prophet_days
@@ -650,8 +725,10 @@ class ProphetForecaster(BaseEstimator):
             raise SchemaError("transform must be one of auto, log1p, sqrt, none")
         if self.interval not in ("symmetric", "conformal"):
             raise SchemaError("interval must be symmetric or conformal")
-        if self.combine not in ("top", "median", "subset"):
-            raise SchemaError("combine must be one of top, median, subset")
+        if self.combine not in ("tolerance", "top", "median", "subset"):
+            raise SchemaError("combine must be one of tolerance, top, median, subset")
+        if not self.tolerance >= 0:
+            raise SchemaError("tolerance must be >= 0 (a relative MASE margin, e.g. 0.2)")
         if self.n_folds is not None and self.n_folds < 0:
             raise SchemaError("n_folds must be >= 0 (or None for automatic)")
         bad = [m for m in self.members if m not in MEMBERS]
@@ -682,6 +759,7 @@ class ProphetForecaster(BaseEstimator):
             interval=self.interval,
             combine=self.combine,
             top_k=int(self.top_k),
+            tolerance=float(self.tolerance),
             drop_outages=bool(self.drop_outages),
             prophet_days=None if self.prophet_days is None else float(self.prophet_days),
             recency_halflife=None

@@ -13,7 +13,7 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
-from lumina_analytics import capacity, charts
+from lumina_analytics import capacity, charts, costs
 from lumina_analytics.forecasting.model import ProphetForecaster
 from lumina_analytics.series import data_extent, freq_to_timedelta, load_series
 from lumina_analytics.warehouse import Warehouse, append_frame
@@ -97,14 +97,19 @@ def plan_capacity(
     level: float = 80.0,
     threshold: float = 0.5,
     n_jobs: int = 1,
+    n_folds: int | None = 1,
 ) -> CapacityPlan:
     """Forecast hourly peak-minute demand per provider/model and for the whole platform.
 
     Returns per-quota breach dates/probabilities and the hourly replica plan for the total.
+    ``n_folds`` inner backtest windows of ``horizon_hours`` choose each series' members
+    (1 keeps the many quota series cheap; ``None``: the forecaster's default).
     """
     quotas = capacity.load_quotas(quotas_path)
     rep_cfg = capacity.load_replica_config(quotas_path)
-    est = ProphetForecaster(freq="1h", horizon=horizon_hours, level=level, n_jobs=n_jobs)
+    est = ProphetForecaster(
+        freq="1h", horizon=horizon_hours, level=level, n_jobs=n_jobs, n_folds=n_folds
+    )
     tables, fcs = [], {}
     for kind, metric in (("rpm", "peak_rpm"), ("tpm", "peak_tpm")):
         hist = load_series(
@@ -143,8 +148,13 @@ def runway_report(
     budgets_path: str | Path | None = None,
     level: float = 80.0,
     history_start: pd.Timestamp | None = None,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
-    """Month-end spend per tenant with an interval and P(over budget), as of ``cutoff``'s day."""
+    """Month-end spend per tenant with an interval and P(over budget), as of ``cutoff``'s day.
+
+    Budgets come from :func:`lumina_analytics.costs.load_budgets` (``budgets_path`` or the
+    default file); ``n_jobs`` worker processes fit the tenants' daily spend.
+    """
     as_of = pd.Timestamp(cutoff).normalize()
     month_start = (as_of - pd.Timedelta("1D")).replace(day=1)
     start = min(month_start, as_of - pd.Timedelta("28D"))
@@ -155,8 +165,13 @@ def runway_report(
     daily = load_series(
         "cost_usd", by=["tenant"], freq="1D", start=start, end=as_of, warehouse=warehouse
     )
+    est = ProphetForecaster(freq="1D", level=level, min_points=14, n_folds=1)
     return capacity.spend_runway(
-        daily, capacity.load_budgets(budgets_path), as_of=as_of, level=level
+        daily,
+        costs.load_budgets(budgets_path),
+        as_of=as_of,
+        level=level,
+        forecaster=est.set_params(n_jobs=n_jobs),
     )
 
 
