@@ -38,7 +38,7 @@ import pandas as pd
 from lumina_analytics.config import Settings, get_settings
 from lumina_analytics.errors import LuminaError, WarehouseError
 from lumina_analytics.schema import ALERT_TABLES, TABLES, Table
-from lumina_analytics.warehouse import SCHEMA_VERSION, Warehouse, scratch
+from lumina_analytics.warehouse import SCHEMA_VERSION, Warehouse, scratch, table_names
 
 LAKE_FORMAT = 1
 MANIFEST = "_lumina_lake.json"
@@ -327,12 +327,7 @@ def export_lake(
     root.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     with wh.reader() as con:
-        present = {
-            r[0]
-            for r in con.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-            ).fetchall()
-        }
+        present = table_names(con)
         con.execute("BEGIN TRANSACTION")
         try:
             for name in wanted:

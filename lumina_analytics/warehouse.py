@@ -235,12 +235,7 @@ class Warehouse:
 
         counts: dict[str, int] = {}
         with self.writer() as con:
-            present = {
-                r[0]
-                for r in con.execute(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-                ).fetchall()
-            }
+            present = table_names(con)
             con.execute("BEGIN TRANSACTION")
             try:
                 for name, path in files.items():
@@ -339,6 +334,14 @@ def query(
 ) -> pd.DataFrame:
     """Read-only query against the (default) warehouse, parameters bound, never formatted in."""
     return Warehouse(warehouse).query(sql, params)
+
+
+def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The names of the tables in ``con``'s main schema."""
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+    ).fetchall()
+    return {str(r[0]) for r in rows}
 
 
 def append_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
