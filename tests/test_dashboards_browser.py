@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import warnings
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -165,7 +164,7 @@ def _wait_rendered(pg: _Page, selector: str = ".lumina-status") -> None:
         pg.page.wait_for_selector(selector, timeout=150_000)
     except Exception:
         pg.reloaded += 1
-        warnings.warn(f"{pg.page.url} stalled on its kernel connection; reloaded", stacklevel=2)
+        print(f"{pg.page.url} stalled on its kernel connection; reloaded", file=sys.stderr)
         pg.page.reload(timeout=300_000, wait_until="commit")
         pg.failed.clear()  # the reload itself aborts the stalled request
         pg.page.wait_for_selector(selector, timeout=300_000)
@@ -192,9 +191,7 @@ def _select(pg: _Page, picks: list[tuple[int, dict[str, str]]]) -> None:
         except Exception:
             if attempt:
                 raise
-            warnings.warn(
-                f"{pg.page.url}: a widget change did not re-render; reloaded", stacklevel=2
-            )
+            print(f"{pg.page.url}: a widget change did not re-render; reloaded", file=sys.stderr)
             pg.page.reload(timeout=300_000, wait_until="commit")
             pg.failed.clear()
             pg.page.wait_for_selector(".lumina-kpi", timeout=300_000)

@@ -126,13 +126,6 @@ def voila_command(host: str, port: int) -> list[str]:
         f"--Voila.ip={host}",
         "--show_tracebacks=False",
         "--theme=light",
-        # Voila 0.5's default async kernel manager sometimes leaves a page waiting forever on
-        # its first kernel connection (voila-dashboards/voila#1428); the synchronous manager
-        # is the maintainers' advice. Kernels of closed pages are culled after 10 idle minutes.
-        "--VoilaConfiguration.multi_kernel_manager_class="
-        "jupyter_server.services.kernels.kernelmanager.MappingKernelManager",
-        "--MappingKernelManager.cull_idle_timeout=600",
-        "--MappingKernelManager.cull_interval=60",
     ]
 
 
