@@ -111,13 +111,19 @@ def test_run_writes_notebook_html_and_index(nbdir: Path, tmp_path: Path) -> None
 def test_failing_report_does_not_stop_others(
     nbdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    runs = run_all("2026-11-03", params={"alpha": {"fail": True}}, progress=False)
+    runs = run_all("2026-11-03", params={"alpha": {"fail": True}}, progress=False, jobs=2)
+    assert [r.name for r in runs] == ["alpha", "beta"]  # in name order, however they finished
     status = {r.name: r for r in runs}
     assert status["alpha"].status == "failed" and status["beta"].status == "ok"
     assert "boom on purpose" in (status["alpha"].error or "")
     assert status["alpha"].cell is not None
     assert main(["report", "run", "--all", "--date", "2026-11-04", "-p", "alpha.fail", "true"]) == 1
     assert "1 ok, 1 failed" in capsys.readouterr().out
+
+
+def test_run_all_rejects_zero_jobs(nbdir: Path) -> None:
+    with pytest.raises(ReportError, match="jobs must be at least 1"):
+        run_all("2026-11-03", progress=False, jobs=0)
 
 
 def test_cli_list_and_bad_parameter(nbdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
