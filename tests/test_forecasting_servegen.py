@@ -22,13 +22,14 @@ def test_servegen_table(shared_data: Path) -> None:
     assert (table["n"] == 288).all()
     assert np.isfinite(table[["mae", "smape", "mase", "coverage"]].to_numpy()).all()
     ours = table[table["model"].str.startswith("auto(")].set_index("unique_id")
-    # measured (see the report): m-mid 0.869 x best baseline, coverage 0.851; m-small 1.064 x,
-    # coverage 0.767. m-small's training ends in three elevated, spiky days that the test days
-    # do not continue; the inner backtest (training data only) favours the members that
-    # follow the recent level there, so the 0.9 x goal is not reached on that series.
+    # measured (see the report): m-mid 0.860 x best baseline, coverage 0.847; m-small 1.045 x,
+    # coverage 0.760. m-small's training ends in three elevated days that the test days do
+    # not continue; every inner backtest (training data only) favours the members that
+    # follow the recent level there, so the 0.9 x goal is not reached on that series (the
+    # best of all candidates on its test days, prophet_flat_log alone, is 0.895 x).
     ratio, cov = ours["mase_vs_best_baseline"].astype(float), ours["coverage"].astype(float)
     assert ratio["m-mid"] < 0.9
     assert ratio["m-small"] < 1.1
-    assert cov["m-mid"] == pytest.approx(0.85, abs=0.04)
-    assert cov["m-small"] == pytest.approx(0.77, abs=0.04)
-    assert ours["coverage"].between(0.7, 0.9).all()
+    assert cov["m-mid"] == pytest.approx(0.847, abs=0.03)
+    assert cov["m-small"] == pytest.approx(0.76, abs=0.03)
+    assert ours["coverage"].between(0.75, 0.85).all()  # the goal's band, both series

@@ -17,7 +17,11 @@ For each series the forecaster:
 4. sets prediction intervals from the backtest errors in the transformed space -- of the
    combination each window would have chosen without itself, per day of lead time, with
    recent windows weighted more (``recency_halflife``) -- so the interval width is earned
-   on held-out data rather than assumed.
+   on held-out data rather than assumed;
+5. corrects the start of the forecast for the current deviation from it (``nowcast``): the
+   last observation minus the forecast for the same time of day one period later, added on
+   the transformed scale with a decay whose half-life (or none) is chosen on the same inner
+   windows -- a level that is off at the cutoff usually stays off for a while.
 
 Prophet models are stored with ``prophet.serialize.model_to_json`` (never pickled), which is
 also how they travel between worker processes.
@@ -143,6 +147,7 @@ class _Config:
     drop_outages: bool = True
     prophet_days: float | None = 28.0
     recency_halflife: float | None = 2.0
+    nowcast: bool = True
 
 
 @dataclass
@@ -157,6 +162,7 @@ class _SeriesFit:
     q_hi: np.ndarray
     nonneg: bool
     scores: dict[str, float] = field(default_factory=dict)
+    decay: float = 0.0  # per-step decay of the nowcast offset (0: no correction)
 
 
 def _prophet(cfg: _Config, span: pd.Timedelta, uncertainty: bool) -> Prophet:
@@ -359,6 +365,81 @@ def _combine(parts: Sequence[np.ndarray], how: str) -> np.ndarray:
     return np.median(parts, axis=0) if how == "median" else np.mean(parts, axis=0)
 
 
+# half-lives of the nowcast offset tried by the inner backtest, as fractions of a day
+_NOWCAST_HALFLIVES = (1 / 48, 1 / 24, 1 / 12, 1 / 6, 1 / 4, 1 / 2)
+
+
+def _nowcast_period(cfg: _Config) -> int:
+    """Steps between the last observation and the forecast at the same phase (0: none)."""
+    day, week = season_steps(cfg.freq, "1D"), season_steps(cfg.freq, "7D")
+    period = day if day > 1 else week
+    return period if period > 1 else 0
+
+
+def _nowcast_decays(cfg: _Config) -> list[float]:
+    """Per-step decays to try: 0 (no correction) and one per half-life of the grid."""
+    day = season_steps(cfg.freq, "1D")
+    return [0.0] + [0.5 ** (1.0 / max(1.0, f * day)) for f in _NOWCAST_HALFLIVES]
+
+
+def _nowcast_offset(y_hist: np.ndarray, p: np.ndarray, period: int, transform: str) -> float:
+    """Last observation minus the forecast ``period`` steps later (same phase), transformed.
+
+    That forecast stands in for the model's fitted value at the cutoff; a missing last
+    observation (or a forecast shorter than one period) gives no offset.
+    """
+    if period < 1 or len(p) < period or not len(y_hist) or not np.isfinite(y_hist[-1]):
+        return 0.0
+    r0 = float(_fwd(y_hist[-1:], transform)[0] - _fwd(p[period - 1 : period], transform)[0])
+    return r0 if np.isfinite(r0) else 0.0
+
+
+def _nowcast(
+    p: np.ndarray, r0: float, decay: float, transform: str, nonneg: bool = False
+) -> np.ndarray:
+    """``p`` plus the offset ``r0`` decaying by ``decay`` per step (transformed scale)."""
+    if decay <= 0.0 or r0 == 0.0:
+        return p
+    out = _inv(_fwd(p, transform) + r0 * decay ** np.arange(1, len(p) + 1), transform)
+    return np.maximum(out, 0.0) if nonneg else out
+
+
+def _choose_decay(
+    preds: dict[tuple[int, str], np.ndarray],
+    actual: dict[int, np.ndarray],
+    history: np.ndarray,
+    cutoffs: Sequence[int],
+    combo: Sequence[str],
+    cfg: _Config,
+    transform: str,
+    nonneg: bool,
+) -> float:
+    """Nowcast decay with the lowest recency-weighted inner-backtest MAE of ``combo``."""
+    period = _nowcast_period(cfg)
+    if not cfg.nowcast or not period:
+        return 0.0
+    decays = _nowcast_decays(cfg)
+    hl = cfg.recency_halflife
+    errs: list[list[float]] = []
+    weights: list[float] = []
+    for age, c in enumerate(cutoffs):
+        if not all((c, m) in preds for m in combo) or len(actual[c]) < period:
+            continue
+        p = _combine([preds[(c, m)] for m in combo], cfg.combine)
+        p = np.maximum(p, 0.0) if nonneg else p
+        r0 = _nowcast_offset(history[:c], p, period, transform)
+        errs.append([mae(actual[c], _nowcast(p, r0, d, transform, nonneg)) for d in decays])
+        weights.append(0.5 ** (age / hl) if hl else 1.0)
+    if not errs:
+        return 0.0
+    e = np.asarray(errs, float)
+    ok = np.isfinite(e).all(axis=1)
+    if not ok.any():
+        return 0.0
+    score = np.average(e[ok], axis=0, weights=np.asarray(weights)[ok])
+    return float(decays[int(np.argmin(score))])
+
+
 def _wquantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
     """Weighted quantile: the smallest ``x`` whose cumulative weight reaches ``q``."""
     order = np.argsort(x)
@@ -496,6 +577,9 @@ def _fit_one(uid: str, hist: pd.DataFrame, cfg: _Config) -> _SeriesFit | tuple[s
                     scores["+".join(best)] = float(np.mean(errs))
     elif not cfg.select:
         best = tuple(final_avail)
+    fit_y = fit_hist["y"].to_numpy(float)
+    decay = _choose_decay(preds, actual, fit_y, cutoffs, best, cfg, transform, nonneg)
+    period = _nowcast_period(cfg)
     # interval: conformal quantiles of transformed errors of the chosen combination
     alpha = (1.0 - cfg.level / 100.0) / 2.0
     resid: list[np.ndarray] = []
@@ -510,9 +594,10 @@ def _fit_one(uid: str, hist: pd.DataFrame, cfg: _Config) -> _SeriesFit | tuple[s
             combo_c = _choose(other, cfg) if other else best
         if all((c, m) in preds for m in combo_c):
             p = _combine([preds[(c, m)] for m in combo_c], how)
-            resid.append(
-                _fwd(actual[c], transform) - _fwd(np.maximum(p, 0) if nonneg else p, transform)
-            )
+            p = np.maximum(p, 0) if nonneg else p
+            r0 = _nowcast_offset(fit_y[:c], p, period, transform)
+            p = _nowcast(p, r0, decay, transform, nonneg)
+            resid.append(_fwd(actual[c], transform) - _fwd(p, transform))
             resid_w.append(0.5 ** (age / hl) if hl else 1.0)
     # final refit of Prophet on all data
     pj: dict[str, str] = {}
@@ -566,13 +651,18 @@ def _fit_one(uid: str, hist: pd.DataFrame, cfg: _Config) -> _SeriesFit | tuple[s
         q_hi=np.maximum(q_hi, 0.0),
         nonneg=nonneg,
         scores=scores,
+        decay=decay,
     )
 
 
 def _predict_one(
     fit: _SeriesFit, horizon: int, cfg: _Config, xf: pd.DataFrame | None
 ) -> pd.DataFrame:
-    ds = pd.date_range(fit.last_ds + cfg.freq, periods=horizon, freq=cfg.freq)
+    period = _nowcast_period(cfg) if fit.decay > 0 else 0
+    # the nowcast compares the last observation with the forecast one period later; with
+    # regressors the forecast cannot run past the supplied X_future, so it needs horizon >= period
+    steps = max(horizon, period) if not cfg.regressors else horizon
+    ds = pd.date_range(fit.last_ds + cfg.freq, periods=steps, freq=cfg.freq)
     parts = []
     for m in fit.combo:
         if m in _PROPHETS:
@@ -581,10 +671,14 @@ def _predict_one(
             fut = _future_frame(model, ds, mcfg, mtf, xf)
             parts.append(_inv(model.predict(fut)["yhat"].to_numpy(), mtf))
         else:
-            parts.append(_naive_forecast(m, fit.tail, horizon, cfg.freq, fit.transform))
+            parts.append(_naive_forecast(m, fit.tail, steps, cfg.freq, fit.transform))
     yhat = _combine(parts, cfg.combine)
     if fit.nonneg:
         yhat = np.maximum(yhat, 0.0)
+    if period:
+        r0 = _nowcast_offset(fit.tail, yhat, period, fit.transform)
+        yhat = _nowcast(yhat, r0, fit.decay, fit.transform, fit.nonneg)
+    yhat, ds = yhat[:horizon], ds[:horizon]
     z = _fwd(yhat, fit.transform)
     lead = np.minimum(np.arange(horizon), len(fit.q_lo) - 1)
     lo = _inv(z + fit.q_lo[lead], fit.transform)
@@ -658,6 +752,9 @@ class ProphetForecaster(BaseEstimator):
     recency_halflife: member scores and interval quantiles weight each inner window by
         ``0.5 ** (age / recency_halflife)`` (age 0 = newest), so selection and width follow
         the recent error level (``None``: equal weights).
+    nowcast: correct the start of the forecast for the deviation of the last observation
+        from it, decaying with a half-life (1/48 to 1/2 day, or no correction) chosen by the
+        inner backtest; needs a horizon of at least one day (one week for daily data).
     """
 
     def __init__(
@@ -686,6 +783,7 @@ class ProphetForecaster(BaseEstimator):
         interval: str = "symmetric",
         prophet_days: float | None = 28.0,
         recency_halflife: float | None = 2.0,
+        nowcast: bool = True,
     ) -> None:
         self.freq = freq
         self.horizon = horizon
@@ -711,6 +809,7 @@ class ProphetForecaster(BaseEstimator):
         self.interval = interval
         self.prophet_days = prophet_days
         self.recency_halflife = recency_halflife
+        self.nowcast = nowcast
 
     # -- helpers -------------------------------------------------------------------------
     def _config(self) -> _Config:
@@ -765,6 +864,7 @@ class ProphetForecaster(BaseEstimator):
             recency_halflife=None
             if self.recency_halflife is None
             else float(self.recency_halflife),
+            nowcast=bool(self.nowcast),
         )
 
     def _validated(self, df: pd.DataFrame, cfg: _Config) -> pd.DataFrame:
@@ -808,6 +908,7 @@ class ProphetForecaster(BaseEstimator):
                     "model": "+".join(f.combo),
                     "transform": f.transform,
                     "backtest_mase": f.scores.get("+".join(f.combo), np.nan),
+                    "nowcast_halflife": _halflife_steps(f.decay),
                     **{f"mase[{k}]": v for k, v in f.scores.items() if "+" not in k},
                 }
                 for f in self.fits_.values()
@@ -868,6 +969,7 @@ class ProphetForecaster(BaseEstimator):
                     "q_hi": [float(v) for v in f.q_hi],
                     "nonneg": f.nonneg,
                     "scores": f.scores,
+                    "decay": f.decay,
                 }
                 for uid, f in self.fits_.items()
             },
@@ -901,6 +1003,7 @@ class ProphetForecaster(BaseEstimator):
                 q_hi=np.atleast_1d(np.array(s["q_hi"], float)),
                 nonneg=bool(s["nonneg"]),
                 scores=dict(s["scores"]),
+                decay=float(s.get("decay", 0.0)),
             )
             for uid, s in payload["series"].items()
         }
@@ -908,6 +1011,11 @@ class ProphetForecaster(BaseEstimator):
         est.n_series_ = len(est.fits_)
         est.cutoff_ = max((f.last_ds for f in est.fits_.values()), default=pd.NaT)
         return est
+
+
+def _halflife_steps(decay: float) -> float:
+    """Half-life in steps of a per-step decay (NaN when there is no nowcast correction)."""
+    return float(np.log(0.5) / np.log(decay)) if 0.0 < decay < 1.0 else float("nan")
 
 
 def _empty_forecast() -> pd.DataFrame:
