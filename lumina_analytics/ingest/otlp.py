@@ -207,7 +207,7 @@ def _first_line_is_document(path: Path) -> bool:
 
 
 #: lines per staged batch of a JSON Lines file are bounded by ``TRACE_CHUNK_BYTES``
-TRACE_CHUNK_BYTES = 8 * 1024 * 1024
+TRACE_CHUNK_BYTES = 16 * 1024 * 1024
 #: staging memory limit while a single multi-line JSON document (not JSON Lines) is parsed
 WHOLE_DOCUMENT_MEMORY_LIMIT = os.environ.get("LUMINA_WHOLE_DOCUMENT_MEMORY_LIMIT", "2GB")
 #: lines per Arrow record batch handed to DuckDB (small batches let both cores parse)

@@ -19,7 +19,7 @@ from lumina_analytics.warehouse import scratch
 
 RAW_LIMIT = 64 * 1024  # quarantine keeps at most this many characters of the raw record
 #: DuckDB memory limit of the staging database (it spills to a temp dir beyond it where it can)
-STAGE_MEMORY_LIMIT = os.environ.get("LUMINA_STAGE_MEMORY_LIMIT", "128MB")
+STAGE_MEMORY_LIMIT = os.environ.get("LUMINA_STAGE_MEMORY_LIMIT", "512MB")
 
 
 def _staging_type(sql_type: str) -> str:
