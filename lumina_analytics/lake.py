@@ -2,21 +2,30 @@
 
 Layout (``lake`` setting, default ``<data_dir>/lake``; a folder or an object-store URI)::
 
-    <lake>/_lumina_lake.json                      manifest (format, schema version, tables)
-    <lake>/<table>/date=YYYY-MM-DD/part-*.parquet one folder per table, partitioned by date
-    <lake>/<table>/part-*.parquet                 small state tables (alerts) are unpartitioned
+    <lake>/_lumina_lake.json                          manifest (format, schema version, tables)
+    <lake>/<table>/date=YYYY-MM-DD/part-*.parquet     one folder per table, partitioned by date
+    <lake>/llm_calls/date=YYYY-MM-DD/tenant=<id>/...  per-tenant tables also by tenant
+    <lake>/<table>/part-*.parquet                     small state tables (alerts): unpartitioned
 
 ``date`` is the UTC date of the table's time column (:data:`PARTITION_SOURCE`); rows without a
-time go to ``date=1970-01-01`` (never a ``NULL`` folder, whose spelling differs between DuckDB
-and Spark). Columns keep the warehouse names; ``JSON`` columns are stored as strings and
-timestamps as naive (UTC) microsecond timestamps, which both engines read as ``TIMESTAMP``.
-Both engines name their files ``part-<uuid>.parquet``, so appends never clash.
+time go to ``date=1970-01-01``. Tables whose rows carry a tenant (:data:`TENANT_TABLES`) are
+also partitioned by ``tenant``: the column itself lives in the folder name (both engines drop
+it from the files), a NULL or empty tenant goes to ``tenant=__HIVE_DEFAULT_PARTITION__``
+(read back as NULL by both engines) and other values are escaped the Hive/Spark way
+(:func:`hive_escape`), so both engines write the same folder names. Columns keep the
+warehouse names; ``JSON`` columns are stored as strings and timestamps as naive (UTC)
+microsecond timestamps, which both engines read as ``TIMESTAMP``. Both engines name their
+files ``part-<uuid>.parquet``, so appends never clash.
+
+The manifest records each table's ``partition_by``. A table written by an older layout (by
+date only) stays readable; appending to it is refused with a message saying how to re-export.
 
 DuckDB reads the lake in place (:func:`lake_connection`, :func:`lake_query`: one view per
-table over ``read_parquet(..., hive_partitioning = true)``; filters on ``date`` prune folders).
-:func:`export_lake` / :func:`import_lake` move data between the DuckDB file and the lake;
-:func:`ingest_to_lake` loads telemetry files straight into the lake with the same parsing,
-normalisation, pricing and quarantine as :mod:`lumina_analytics.ingest`.
+table over ``read_parquet(..., hive_partitioning = true)``; filters on ``date`` and ``tenant``
+prune folders). :func:`export_lake` / :func:`import_lake` move data between the DuckDB file
+and the lake; :func:`ingest_to_lake` loads telemetry files straight into the lake with the
+same parsing, normalisation, pricing and quarantine as :mod:`lumina_analytics.ingest`;
+:func:`append_rows` adds result rows (forecasts, anomaly scores) skipping keys already there.
 :mod:`lumina_analytics.spark` reads and writes the same layout.
 """
 
@@ -24,8 +33,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
+import urllib.parse
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -63,6 +74,23 @@ PARTITION_SOURCE: dict[str, str] = {
 }
 #: Every table a lake holds (the warehouse data model; ``schema_version`` lives in the manifest).
 LAKE_TABLES: dict[str, Table] = {**TABLES, **{t.name: t for t in ALERT_TABLES}}
+TENANT_COLUMN = "tenant"
+#: Big per-tenant tables, partitioned by ``date`` then ``tenant`` (per-tenant cost, usage and
+#: product questions read one tenant's folders only).
+TENANT_TABLES = ("llm_calls", "events")
+#: Folder value of a NULL partition value: Hive's, which DuckDB and Spark both write and read.
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+#: table -> hive partition columns, outermost first (absent: unpartitioned).
+PARTITION_BY: dict[str, tuple[str, ...]] = {
+    t: (PARTITION_COLUMN, TENANT_COLUMN) if t in TENANT_TABLES else (PARTITION_COLUMN,)
+    for t in PARTITION_SOURCE
+}
+#: DuckDB memory limit while writing lake files (``LUMINA_LAKE_WRITE_MEMORY_LIMIT``)
+WRITE_MEMORY_LIMIT = os.environ.get("LUMINA_LAKE_WRITE_MEMORY_LIMIT", "1GB")
+#: Tables that telemetry ingestion appends to (checked for an older layout before it starts).
+INGEST_TABLES = ("spans", "llm_calls", "metrics", "logs", "events", "ingest_log", "quarantine")
+#: Characters Hive and Spark escape as ``%XX`` in partition folder names (``escapePathName``).
+_HIVE_ESCAPED = frozenset("\"#%'*/:=?\\{[]^\x7f") | frozenset(chr(c) for c in range(1, 32))
 
 
 class LakeError(LuminaError):
@@ -121,7 +149,7 @@ def manifest_doc(
         spec = LAKE_TABLES[name]
         entries[name] = {
             "path": name,
-            "partition_by": [PARTITION_COLUMN] if name in PARTITION_SOURCE else [],
+            "partition_by": list(PARTITION_BY.get(name, ())),
             "partition_source": PARTITION_SOURCE.get(name),
             "key": list(spec.key),
             "columns": [[c, _lake_type(t)] for c, t in spec.columns],
@@ -171,6 +199,68 @@ def write_manifest(lake: str, tables: dict[str, int], writer: str) -> dict[str, 
     return doc
 
 
+def table_layout(
+    lake: str | os.PathLike[str], table: str, manifest: dict[str, Any] | None = None
+) -> tuple[str, ...]:
+    """How ``table`` is partitioned in this lake: the manifest's ``partition_by``, else current.
+
+    A lake written before tables were partitioned by tenant says ``["date"]`` here; readers
+    use it, writers that append refuse it (:func:`check_layout`).
+    """
+    doc = manifest if manifest is not None else read_manifest(lake)
+    entry = doc.get("tables", {}).get(table)
+    if entry is None or "partition_by" not in entry:
+        return PARTITION_BY.get(table, ())
+    return tuple(entry["partition_by"])
+
+
+def layout_problem(lake: str, table: str, layout: Sequence[str]) -> str | None:
+    """Why appending to ``table`` (partitioned by ``layout`` in the lake) is refused, or None."""
+    want = PARTITION_BY.get(table, ())
+    if tuple(layout) == want:
+        return None
+    tables = f"--tables {table}"
+    return (
+        f"lake {table_path(lake, table)} is partitioned by {', '.join(layout) or 'nothing'} "
+        f"(an older lake layout) but this workbench writes {', '.join(want) or 'no partitions'};"
+        " appending would mix layouts. Re-export the table first: `lumina-analytics lake export "
+        f"{tables}` from the warehouse, or for a lake-only table `lumina-analytics lake import "
+        f"{tables} --into tmp.duckdb` then `lumina-analytics --warehouse tmp.duckdb lake export "
+        f"{tables}` (both with --lake {lake})"
+    )
+
+
+def check_layout(lake: str, table: str) -> None:
+    """Raise :class:`LakeError` when a local lake's ``table`` has an older partition layout."""
+    if not has_files(lake, table):
+        return
+    problem = layout_problem(lake, table, table_layout(lake, table))
+    if problem:
+        raise LakeError(problem)
+
+
+def hive_escape(value: str) -> str:
+    """A partition value as a folder name, escaped the way Hive and Spark escape it."""
+    return "".join(f"%{ord(c):02X}" if c in _HIVE_ESCAPED else c for c in value)
+
+
+def _canonicalize(staged: Path) -> None:
+    """Rename DuckDB's partition folders in ``staged`` to the Hive/Spark spelling.
+
+    DuckDB percent-encodes every byte outside ``[A-Za-z0-9]`` (including UTF-8), Spark only
+    a few ASCII characters and decodes ``%XX`` as one character; so ``tenant=%C3%BC`` would
+    read as ``"Ã¼"`` in Spark. After this both engines write, and read, ``tenant=ü``.
+    """
+    for folder, dirs, _files in os.walk(staged, topdown=False):
+        for d in dirs:
+            key, sep, raw = d.partition("=")
+            if not sep or raw == NULL_PARTITION:
+                continue
+            name = f"{key}={hive_escape(urllib.parse.unquote(raw))}"
+            if name != d:
+                os.replace(Path(folder) / d, Path(folder) / name)
+
+
 # --------------------------------------------------------------------------- SQL helpers
 def _lake_type(duck_type: str) -> str:
     t = duck_type.replace(" NOT NULL", "")
@@ -188,7 +278,13 @@ def _lit(text: str) -> str:
 def lake_select_sql(table: str, source: str) -> str:
     """``SELECT`` over ``source`` giving the lake columns of ``table`` plus ``date`` if partitioned."""
     spec = LAKE_TABLES[table]
-    cols = [f"CAST({_q(c)} AS {_lake_type(t)}) AS {_q(c)}" for c, t in spec.columns]
+    inner = PARTITION_BY.get(table, ())[1:]  # hive columns that are table columns (tenant)
+    cols = [
+        f"nullif(CAST({_q(c)} AS VARCHAR), '') AS {_q(c)}"  # '' and NULL share the NULL folder
+        if c in inner
+        else f"CAST({_q(c)} AS {_lake_type(t)}) AS {_q(c)}"
+        for c, t in spec.columns
+    ]
     if table in PARTITION_SOURCE:
         cols.append(
             f"coalesce(CAST({_q(PARTITION_SOURCE[table])} AS DATE), DATE '{NULL_DATE}') "
@@ -197,17 +293,60 @@ def lake_select_sql(table: str, source: str) -> str:
     return f"SELECT {', '.join(cols)} FROM {source}"
 
 
-def _copy_sql(table: str, source: str, dest: Path, append: bool) -> str:
+def _copy_sql(table: str, source: str, dest: Path) -> str:
+    """COPY ``source`` as lake rows of ``table`` into the NEW folder ``dest`` (see :func:`_write`)."""
     opts = ["FORMAT PARQUET", "COMPRESSION ZSTD", "FILENAME_PATTERN 'part-{uuid}'"]
-    if table in PARTITION_SOURCE:
-        opts.append(f"PARTITION_BY ({PARTITION_COLUMN})")
-        if append:
-            opts.append("APPEND")
+    if table in PARTITION_BY:
+        opts.append(f"PARTITION_BY ({', '.join(_q(c) for c in PARTITION_BY[table])})")
         target = _lit(str(dest))
     else:
         dest.mkdir(parents=True, exist_ok=True)
         target = _lit(str(dest / f"part-{uuid.uuid4()}.parquet"))
     return f"COPY ({lake_select_sql(table, source)}) TO {target} ({', '.join(opts)})"
+
+
+def _size(text: str) -> float:
+    """Bytes of a DuckDB memory setting such as ``'128MB'`` or ``'18.6 GiB'`` (inf if unknown)."""
+    m = re.fullmatch(r"\s*([\d.]+)\s*([kmgt]?)(i?)b?\s*", text.lower())
+    if not m:
+        return float("inf")
+    scale = (1024 if m[3] else 1000) ** ("kmgt".index(m[2]) + 1) if m[2] else 1
+    return float(m[1]) * scale
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection, table: str, source: str, root: Path, *, replace: bool
+) -> None:
+    """Write ``source`` as ``table`` into the lake at ``root``: replace the table or append.
+
+    Files are written to a hidden folder beside the tables (readers skip it), partition
+    folders get the Hive/Spark spelling, then the folder is swapped in (``replace``) or its
+    files are moved into the table's partitions (append: a reader sees whole files only).
+    """
+    staged = root / f".tmp-{table}-{uuid.uuid4().hex[:8]}"
+    limit = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+    raise_limit = _size(limit) < _size(WRITE_MEMORY_LIMIT)
+    try:
+        # the parquet writer buffers a row group per thread and partition: give it room even
+        # on a memory-capped staging connection (ingestion's), then give the cap back
+        if raise_limit:
+            con.execute(f"SET memory_limit = {_lit(WRITE_MEMORY_LIMIT)}")
+        try:
+            con.execute(_copy_sql(table, source, staged))
+        finally:
+            if raise_limit:
+                con.execute(f"SET memory_limit = {_lit(limit)}")
+        staged.mkdir(parents=True, exist_ok=True)  # an empty table: empty folder
+        _canonicalize(staged)
+        if replace:
+            _swap_in(staged, root / table)
+            return
+        for f in sorted(staged.rglob("*.parquet")):
+            dest = root / table / f.relative_to(staged)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(f, dest)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
 
 
 def table_files(lake: str, table: str) -> list[Path]:
@@ -231,11 +370,20 @@ def has_files(lake: str, table: str) -> bool:
     return bool(table_files(lake, table))
 
 
-def scan_sql(lake: str, table: str) -> str:
-    """A DuckDB table expression reading the committed files of ``table`` in place."""
+def scan_sql(lake: str, table: str, layout: Sequence[str] | None = None) -> str:
+    """A DuckDB table expression reading the committed files of ``table`` in place.
+
+    ``layout`` is the table's partitioning in this lake (default: from the manifest); the
+    partition columns get fixed types (``tenant=123`` stays the string ``'123'``). Every file
+    of a table has the same columns (one schema version per lake), so only the first file's
+    schema is read when binding and a partition filter leaves the other folders unopened.
+    """
     files = ", ".join(_lit(str(p)) for p in table_files(lake, table))
-    hive = "true" if table in PARTITION_SOURCE else "false"
-    return f"read_parquet([{files}], hive_partitioning = {hive}, union_by_name = true)"
+    parts = table_layout(lake, table) if layout is None else layout
+    if not parts:
+        return f"read_parquet([{files}], hive_partitioning = false)"
+    types = ", ".join(f"{_lit(c)}: {'DATE' if c == PARTITION_COLUMN else 'VARCHAR'}" for c in parts)
+    return f"read_parquet([{files}], hive_partitioning = true, hive_types = {{{types}}})"
 
 
 def count_table(lake: str | os.PathLike[str] | None, table: str) -> int:
@@ -254,15 +402,21 @@ def count_table(lake: str | os.PathLike[str] | None, table: str) -> int:
 def lake_connection(lake: str | os.PathLike[str] | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with one view per lake table (empty tables for absent ones).
 
-    The views keep the warehouse column names plus ``date`` for partitioned tables, so every
-    warehouse query runs unchanged; a ``WHERE date >= ...`` filter skips whole folders.
+    The views keep the warehouse columns (in warehouse order) plus ``date`` for partitioned
+    tables, so every warehouse query runs unchanged; ``WHERE date >= ...`` and
+    ``WHERE tenant = ...`` filters skip whole folders.
     """
     root = str(_local(resolve_lake(lake), "querying the lake"))
+    manifest = read_manifest(root)
     con = scratch()
     con.execute("SET TimeZone = 'UTC'")
     for name, spec in LAKE_TABLES.items():
         if has_files(root, name):
-            con.execute(f"CREATE VIEW {_q(name)} AS SELECT * FROM {scan_sql(root, name)}")
+            cols = [_q(c) for c in spec.column_names]
+            if name in PARTITION_SOURCE:
+                cols.append(PARTITION_COLUMN)
+            scan = scan_sql(root, name, table_layout(root, name, manifest))
+            con.execute(f"CREATE VIEW {_q(name)} AS SELECT {', '.join(cols)} FROM {scan}")
         else:
             cols = [f"{_q(c)} {_lake_type(t)}" for c, t in spec.columns]
             if name in PARTITION_SOURCE:
@@ -333,13 +487,7 @@ def export_lake(
             for name in wanted:
                 if name not in present:
                     continue
-                staged = root / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
-                try:
-                    con.execute(_copy_sql(name, _q(name), staged, append=False))
-                    staged.mkdir(parents=True, exist_ok=True)  # an empty table: empty folder
-                    _swap_in(staged, root / name)
-                finally:
-                    shutil.rmtree(staged, ignore_errors=True)
+                _write(con, name, _q(name), root, replace=True)
                 counts[name] = int(con.execute(f"SELECT count(*) FROM {_q(name)}").fetchall()[0][0])
         finally:
             con.execute("COMMIT")
@@ -456,6 +604,8 @@ def ingest_to_lake(
     root.mkdir(parents=True, exist_ok=True)
     opath = price_overrides if price_overrides is not None else settings.price_overrides
     overrides = load_overrides(opath) if opath else None
+    for table in INGEST_TABLES:
+        check_layout(root_s, table)
     done = loaded_hashes(root_s)
     report = IngestReport(warehouse=root_s)
     touched: set[str] = set()
@@ -501,7 +651,7 @@ def ingest_to_lake(
                     source = _anti_join_sql(table, _q(f"stage_{table}"), root_s)
                     n = int(stage.con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0])
                     if n:
-                        stage.con.execute(_copy_sql(table, source, root / table, append=True))
+                        _write(stage.con, table, source, root, replace=False)
                         touched.add(table)
                     result.rows_loaded[table] = n
                 now = datetime.now(UTC).replace(tzinfo=None)
@@ -511,7 +661,7 @@ def ingest_to_lake(
                         f"raw, TIMESTAMP '{now.isoformat(sep=' ')}' AS quarantined_at "
                         "FROM stage_quarantine)"
                     )
-                    stage.con.execute(_copy_sql("quarantine", q, root / "quarantine", append=True))
+                    _write(stage.con, "quarantine", q, root, replace=False)
                     touched.add("quarantine")
             _append_log(stage.con, root, result, started)
             touched.add("ingest_log")
@@ -524,6 +674,49 @@ def ingest_to_lake(
         counts = lake_counts(root_s)
         write_manifest(root_s, {t: counts.get(t, 0) for t in touched}, "duckdb")
     return report
+
+
+def rows_spec(table: str, columns: Iterable[str]) -> Table:
+    """The lake table rows with ``columns`` go to; :class:`LakeError` for unknown names."""
+    if table not in LAKE_TABLES:
+        raise LakeError(f"unknown table {table!r}; lake tables: {sorted(LAKE_TABLES)}")
+    spec = LAKE_TABLES[table]
+    extra = [c for c in columns if c not in spec.column_names]
+    if extra:
+        raise LakeError(f"rows for lake table {table!r} have unknown column(s) {extra}")
+    return spec
+
+
+def append_rows(frame: pd.DataFrame, table: str, lake: str | os.PathLike[str] | None = None) -> int:
+    """Append rows (e.g. ``forecasts``, ``anomalies``) to a lake table with DuckDB; rows written.
+
+    Columns are matched by name (missing optional columns become NULL). Like the
+    warehouse's ``append_frame`` (``INSERT OR IGNORE``), a row whose table key is already in
+    the lake, or earlier in ``frame``, is skipped: re-running the same cutoff adds nothing.
+    The manifest's row count is updated.
+    """
+    spec = rows_spec(table, frame.columns)
+    root_s = resolve_lake(lake)
+    root = _local(root_s, "writing rows")
+    check_layout(root_s, table)
+    rows = pd.DataFrame({c: frame[c] if c in frame.columns else None for c in spec.column_names})
+    if spec.key:
+        rows = rows.drop_duplicates(list(spec.key), keep="first")
+    if rows.empty:
+        return 0
+    root.mkdir(parents=True, exist_ok=True)
+    con = scratch()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("_lumina_rows", rows)
+        source = _anti_join_sql(table, "_lumina_rows", root_s)
+        n = int(con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0])
+        if n:
+            _write(con, table, source, root, replace=False)
+    finally:
+        con.close()
+    write_manifest(root_s, {table: count_table(root_s, table)}, "duckdb")
+    return n
 
 
 def _append_log(con: duckdb.DuckDBPyConnection, root: Path, result: Any, started: datetime) -> None:
@@ -544,7 +737,7 @@ def _append_log(con: duckdb.DuckDBPyConnection, root: Path, result: Any, started
     )
     con.register("_lumina_log", row)
     try:
-        con.execute(_copy_sql("ingest_log", "_lumina_log", root / "ingest_log", append=True))
+        _write(con, "ingest_log", "_lumina_log", root, replace=False)
     finally:
         con.unregister("_lumina_log")
 
@@ -574,13 +767,7 @@ def lake_rollups(
         if first is not None:
             refresh_rollups(con, first, now)
         for table in GRAINS.values():
-            staged = root / f".tmp-{table}-{uuid.uuid4().hex[:8]}"
-            try:
-                con.execute(_copy_sql(table, _q(table), staged, append=False))
-                staged.mkdir(parents=True, exist_ok=True)
-                _swap_in(staged, root / table)
-            finally:
-                shutil.rmtree(staged, ignore_errors=True)
+            _write(con, table, _q(table), root, replace=True)
             counts[table] = int(con.execute(f"SELECT count(*) FROM {_q(table)}").fetchall()[0][0])
     finally:
         con.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +115,53 @@ def score(
 
     out = score_frame(frame, detector, sensitivity)
     return out.sort_values(["unique_id", "ds"]).reset_index(drop=True)
+
+
+def save_results(
+    rows: pd.DataFrame, table: str, *, lake: str | None = None, engine: str | None = None
+) -> int:
+    """Append ``forecasts`` / ``anomalies`` rows to the lake, skipping keys already there.
+
+    Returns the rows written (0 when every key was already in the lake: re-running the same
+    cutoff never duplicates).
+    """
+    if resolve_engine(engine) == "spark":
+        from lumina_analytics.spark.jobs import spark_append
+
+        return spark_append(rows, table, lake)
+    from lumina_analytics.lake import append_rows
+
+    return append_rows(rows, table, lake)
+
+
+def forecast_rows(
+    forecast: pd.DataFrame,
+    *,
+    metric: str,
+    cutoff: datetime,
+    created_at: datetime | None = None,
+) -> pd.DataFrame:
+    """A forecast frame as ``forecasts`` rows of one metric (e.g. ``llm_rollup_hourly.requests``).
+
+    The metric joins the model name (``ensemble:llm_rollup_hourly.requests``) because the
+    table key is ``unique_id, ds, model, cutoff`` and the same series id (``provider=openai``)
+    is forecast for several metrics and grains, as the warehouse's ``anomaly detect`` does
+    for detectors.
+    """
+    rows = forecast[["unique_id", "ds", "yhat", "yhat_lower", "yhat_upper", "model"]].copy()
+    rows["model"] = rows["model"].astype(str) + f":{metric}"
+    rows["cutoff"] = pd.Timestamp(cutoff)
+    rows["metric"] = metric
+    rows["created_at"] = created_at or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    return rows
+
+
+def score_rows(
+    scores: pd.DataFrame, *, metric: str, created_at: datetime | None = None
+) -> pd.DataFrame:
+    """Anomaly scores as ``anomalies`` rows of one metric (detector ``ensemble:<metric>``)."""
+    rows = scores[["unique_id", "ds", "score", "is_anomaly", "detector"]].copy()
+    rows["detector"] = rows["detector"].astype(str) + f":{metric}"
+    rows["metric"] = metric
+    rows["created_at"] = created_at or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    return rows

@@ -2,7 +2,10 @@
 
 ``export`` / ``import`` move tables between the DuckDB file and the lake; ``info`` and
 ``query`` read the lake in place with DuckDB; ``ingest``, ``rollups``, ``forecast`` and
-``anomaly`` run on the ``engine`` setting (``--engine`` overrides it).
+``anomaly`` run on the ``engine`` setting (``--engine`` overrides it). ``forecast`` and
+``anomaly`` store their results in the lake's ``forecasts`` / ``anomalies`` tables (keys
+already there are skipped, so re-running the same cutoff adds nothing); ``-o`` also writes
+a CSV.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ examples:
   lumina-analytics lake query "SELECT date, sum(cost_usd) FROM llm_calls GROUP BY 1 ORDER BY 1"
   lumina-analytics lake ingest telemetry/ --engine spark
   lumina-analytics lake rollups --engine spark
-  lumina-analytics lake forecast --dimension provider --horizon 24 -o forecast.csv
-  lumina-analytics lake anomaly --dimension provider -o scores.csv
+  lumina-analytics lake forecast --dimension provider --horizon 24   # -> lake `forecasts`
+  lumina-analytics lake anomaly --dimension provider -o scores.csv   # -> `anomalies` + CSV
+  lumina-analytics lake query "SELECT * FROM forecasts WHERE cutoff = (SELECT max(cutoff) FROM forecasts)"
 """
 
 
@@ -90,7 +94,7 @@ def register(sub: Any) -> None:
         )
         f.add_argument("--metric", default="requests", help="rollup metric (default requests)")
         f.add_argument("--grain", default="hour", choices=("hour", "day"), help="rollup grain")
-        f.add_argument("-o", "--out", metavar="CSV", required=True, help="output CSV")
+        f.add_argument("-o", "--out", metavar="CSV", help="also write the results to a CSV")
         if name == "forecast":
             f.add_argument("--horizon", type=int, default=24, help="steps ahead (default 24)")
             f.set_defaults(func=_forecast)
@@ -193,25 +197,56 @@ def _series(args: argparse.Namespace) -> Any:
     )
 
 
+def _metric(args: argparse.Namespace) -> str:
+    from lumina_analytics.ops.rollups import GRAINS
+
+    return f"{GRAINS[args.grain]}.{args.metric}"
+
+
+def _store(args: argparse.Namespace, rows: Any, table: str, what: str) -> None:
+    from lumina_analytics import scaleout
+    from lumina_analytics.lake import resolve_lake
+
+    n = scaleout.save_results(rows, table, lake=args.lake, engine=args.engine)
+    skipped = len(rows) - n
+    print(
+        f"stored {n:,} new {what} rows in {table} of {resolve_lake(args.lake)}"
+        + (f" ({skipped:,} already there, kept)" if skipped else "")
+    )
+    if args.out:
+        rows.to_csv(args.out, index=False)
+        print(f"wrote {len(rows):,} rows to {args.out}")
+
+
 def _forecast(args: argparse.Namespace) -> int:
     from lumina_analytics import scaleout
 
+    series = _series(args)
+    if series.empty:
+        print("no rollup rows for this dimension: run `lumina-analytics lake rollups` first")
+        return 1
     freq = "1h" if args.grain == "hour" else "1D"
-    out = scaleout.forecast(_series(args), engine=args.engine, freq=freq, horizon=args.horizon)
-    out.to_csv(args.out, index=False)
-    print(f"wrote {len(out):,} forecast rows for {out['unique_id'].nunique()} series to {args.out}")
+    out = scaleout.forecast(series, engine=args.engine, freq=freq, horizon=args.horizon)
+    rows = scaleout.forecast_rows(out, metric=_metric(args), cutoff=series["ds"].max())
+    print(f"forecast {len(out):,} steps for {out['unique_id'].nunique()} series")
+    _store(args, rows, "forecasts", "forecast")
     return 0
 
 
 def _anomaly(args: argparse.Namespace) -> int:
     from lumina_analytics import scaleout
 
+    series = _series(args)
+    if series.empty:
+        print("no rollup rows for this dimension: run `lumina-analytics lake rollups` first")
+        return 1
     out = scaleout.score(
-        _series(args), engine=args.engine, detector=args.detector, sensitivity=args.sensitivity
+        series, engine=args.engine, detector=args.detector, sensitivity=args.sensitivity
     )
-    out.to_csv(args.out, index=False)
+    rows = scaleout.score_rows(out, metric=_metric(args))
     print(
-        f"wrote {len(out):,} scores for {out['unique_id'].nunique()} series to {args.out} "
+        f"scored {len(out):,} points of {out['unique_id'].nunique()} series "
         f"({int(out['is_anomaly'].sum())} flagged)"
     )
+    _store(args, rows, "anomalies", "score")
     return 0

@@ -6,7 +6,7 @@ genai-prices and the price overrides, in-file dedupe, privacy redaction) inside 
 worker, and hands the staged tables back to Spark as Arrow IPC chunks. The driver then, per
 table: decodes the chunks (``mapInArrow``), drops keys repeated across files of the batch and
 keys already in the lake (the lake's ``INSERT OR IGNORE``), and appends to the table's
-``date=`` partitions. Quarantined records go to ``quarantine``; every file gets an
+``date=`` (and ``tenant=``) partitions. Quarantined records go to ``quarantine``; every file gets an
 ``ingest_log`` row, written last, so a failed job is simply run again (keys already written
 are skipped). Files whose sha256 the lake's ``ingest_log`` already has are skipped.
 
@@ -26,17 +26,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import pyarrow as pa
 
 from lumina_analytics.config import Settings, get_settings
 from lumina_analytics.lake import (
+    INGEST_TABLES,
     LAKE_TABLES,
+    NULL_DATE,
+    PARTITION_BY,
     PARTITION_COLUMN,
     PARTITION_SOURCE,
+    LakeError,
     _lake_type,
     is_uri,
     lake_select_sql,
+    layout_problem,
     resolve_lake,
+    rows_spec,
+    table_layout,
     table_path,
 )
 from lumina_analytics.pricing import PriceOverrides
@@ -83,6 +91,34 @@ def spark_schema(table: str) -> StructType:
     }
     fields = [T.StructField(f.name, conv[_duck_name(f.type)], True) for f in arrow_schema(table)]
     return T.StructType(fields)
+
+
+def to_lake_rows(spark: SparkSession, rows: DataFrame | pd.DataFrame, table: str) -> DataFrame:
+    """``rows`` (a Spark or pandas frame with some of ``table``'s columns) as lake rows.
+
+    Columns are matched by name and cast to the lake types, missing ones become NULL, and
+    ``date`` is derived from the table's time column as the DuckDB side does.
+    """
+    from pyspark.sql import functions as F
+
+    from lumina_analytics.spark.session import pandas_interop
+
+    rows_spec(table, rows.columns)
+    if isinstance(rows, pd.DataFrame):
+        with pandas_interop():
+            frame = spark.createDataFrame(rows) if len(rows.columns) else spark.range(0)
+    else:
+        frame = rows
+    schema = spark_schema(table)
+    cols = [
+        (F.col(f.name) if f.name in rows.columns else F.lit(None)).cast(f.dataType).alias(f.name)
+        for f in schema.fields
+        if f.name != PARTITION_COLUMN
+    ]
+    if table in PARTITION_SOURCE:
+        when = F.to_date(F.col(PARTITION_SOURCE[table]))
+        cols.append(F.coalesce(when, F.lit(NULL_DATE).cast("date")).alias(PARTITION_COLUMN))
+    return frame.select(*cols)
 
 
 def _duck_name(t: pa.DataType) -> str:
@@ -276,13 +312,44 @@ def lake_has(spark: SparkSession, lake: str, table: str) -> bool:
 
 
 def read_table(spark: SparkSession, lake: str, table: str) -> DataFrame:
-    """A lake table as a Spark DataFrame (an empty one with the lake schema when absent)."""
+    """A lake table as a Spark DataFrame (an empty one with the lake schema when absent).
+
+    Columns come in warehouse order plus ``date``, whichever layout the lake has (tenant in
+    the folders or, in an older lake, in the files); filters on ``date`` and ``tenant``
+    become partition filters, so Spark lists and reads the matching folders only.
+    """
+    schema = spark_schema(table)
     if not lake_has(spark, lake, table):
-        return spark.createDataFrame([], spark_schema(table))
-    reader = spark.read.schema(spark_schema(table))
+        return spark.createDataFrame([], schema)
+    reader = spark.read.schema(schema)
     if table in PARTITION_SOURCE:
         reader = reader.option("basePath", table_path(lake, table))
-    return reader.parquet(table_path(lake, table))
+    return reader.parquet(table_path(lake, table)).select(*schema.fieldNames())
+
+
+def check_layout_any(spark: SparkSession, lake: str, table: str) -> None:
+    """Raise :class:`LakeError` before appending to a table that has an older partition layout."""
+    if not lake_has(spark, lake, table):
+        return
+    problem = layout_problem(lake, table, table_layout(lake, table, read_manifest_any(spark, lake)))
+    if problem:
+        raise LakeError(problem)
+
+
+def append_new(spark: SparkSession, lake: str, table: str, rows: DataFrame) -> int:
+    """Append ``rows`` (lake columns) whose key is neither repeated nor in the lake; rows now.
+
+    The Spark side of the lake's ``INSERT OR IGNORE``: a repeated key keeps one copy, keys
+    already in the table are skipped. Returns the table's row count afterwards.
+    """
+    check_layout_any(spark, lake, table)
+    key = list(LAKE_TABLES[table].key)
+    if key:
+        rows = rows.dropDuplicates(key)
+        if lake_has(spark, lake, table):
+            rows = rows.join(read_table(spark, lake, table).select(*key), key, "left_anti")
+    write_table(rows, lake, table)
+    return count_rows(spark, lake, table)
 
 
 def count_rows(spark: SparkSession, lake: str, table: str) -> int:
@@ -300,33 +367,53 @@ def write_table(frame: DataFrame, lake: str, table: str, mode: str = "append") -
     writer = frame.select(*cols).write.mode(mode).option("compression", "zstd")
     if mode == "overwrite":
         writer = writer.option("partitionOverwriteMode", "static")
-    if table in PARTITION_SOURCE:
-        writer = writer.partitionBy(PARTITION_COLUMN)
+    if table in PARTITION_BY:
+        writer = writer.partitionBy(*PARTITION_BY[table])
     writer.parquet(table_path(lake, table))
+
+
+def _manifest_fs(spark: SparkSession, lake: str) -> tuple[Any, Any]:
+    from lumina_analytics.lake import MANIFEST
+
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    path = jvm.org.apache.hadoop.fs.Path(f"{lake}/{MANIFEST}")
+    return path.getFileSystem(conf), path
+
+
+def read_manifest_any(spark: SparkSession, lake: str) -> dict[str, Any]:
+    """The lake manifest (local lakes directly, others via Hadoop FS); ``{}`` when absent."""
+    from lumina_analytics.lake import read_manifest
+
+    if not is_uri(lake) or lake.startswith("file://"):
+        return read_manifest(lake[len("file://") :] if lake.startswith("file://") else lake)
+    fs, path = _manifest_fs(spark, lake)
+    if not fs.exists(path):
+        return {}
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    stream = fs.open(path)
+    try:
+        doc: dict[str, Any] = json.loads(
+            jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+        )
+    finally:
+        stream.close()
+    return doc
 
 
 def write_manifest_any(spark: SparkSession, lake: str, counts: dict[str, int]) -> None:
     """Update the lake manifest for ``counts`` (local lakes directly, others via Hadoop FS)."""
-    from lumina_analytics.lake import MANIFEST, manifest_doc, write_manifest
+    from lumina_analytics.lake import manifest_doc, write_manifest
 
     if not is_uri(lake) or lake.startswith("file://"):
         write_manifest(
             lake[len("file://") :] if lake.startswith("file://") else lake, counts, "spark"
         )
         return
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    path = jvm.org.apache.hadoop.fs.Path(f"{lake}/{MANIFEST}")
-    fs = path.getFileSystem(conf)
-    previous: dict[str, Any] = {}
-    if fs.exists(path):
-        stream = fs.open(path)
-        try:
-            text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
-        finally:
-            stream.close()
-        previous = json.loads(text)
+    previous = read_manifest_any(spark, lake)
+    fs, path = _manifest_fs(spark, lake)
     doc = manifest_doc(counts, "spark", previous)
     out = fs.create(path, True)
     try:
@@ -357,15 +444,17 @@ def spark_ingest(
     spark = spark or spark_session()
     settings = get_settings()
     root = resolve_lake(lake)
+    for table in INGEST_TABLES:
+        check_layout_any(spark, root, table)
     opath = price_overrides if price_overrides is not None else settings.price_overrides
     overrides = load_overrides(opath) if opath else None
     skip: frozenset[str] = frozenset()
     if lake_has(spark, root, "ingest_log"):
         done = read_table(spark, root, "ingest_log").filter(F.col("status") == "ok")
         skip = frozenset(r[0] for r in done.select("sha256").distinct().collect())
-    staged = _staged_frame(spark, paths, settings, overrides, skip).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
+    # the staged batch is read once per table: keep it on local disk, not on the JVM heap
+    # (10M spans in memory overran a 2 GB local-mode driver)
+    staged = _staged_frame(spark, paths, settings, overrides, skip).persist(StorageLevel.DISK_ONLY)
     try:
         results = [
             json.loads(bytes(r[0]))
@@ -383,13 +472,7 @@ def spark_ingest(
                 .select("payload")
                 .mapInArrow(lambda it: _decode(it, schema), spark_schema(table))
             )
-            key = list(LAKE_TABLES[table].key)
-            if key:
-                rows = rows.dropDuplicates(key)
-                if lake_has(spark, root, table):
-                    rows = rows.join(read_table(spark, root, table).select(*key), key, "left_anti")
-            write_table(rows, root, table)
-            return count_rows(spark, root, table)
+            return append_new(spark, root, table, rows)
 
         # one Spark job per table, submitted concurrently so they share the executors
         with ThreadPoolExecutor(max_workers=max(1, min(4, len(tables)))) as pool:

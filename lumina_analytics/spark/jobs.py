@@ -9,6 +9,8 @@
   :class:`~lumina_analytics.forecasting.ProphetForecaster` (``n_jobs=1``; Spark is the pool)
   or :func:`lumina_analytics.anomaly.score_frame`, so no model code is duplicated and each
   series gets exactly the fit it gets in-process (the forecaster fits series independently).
+* :func:`spark_append` writes result rows (``forecasts``, ``anomalies``) into the lake,
+  skipping keys already there, as :func:`lumina_analytics.lake.append_rows` does.
 """
 
 from __future__ import annotations
@@ -21,7 +23,16 @@ import pandas as pd
 
 from lumina_analytics.lake import resolve_lake
 from lumina_analytics.ops.rollups import GRAINS, ROLLUP_DIMENSIONS
-from lumina_analytics.spark.ingest import read_table, spark_schema, write_manifest_any, write_table
+from lumina_analytics.spark.ingest import (
+    append_new,
+    count_rows,
+    lake_has,
+    read_table,
+    spark_schema,
+    to_lake_rows,
+    write_manifest_any,
+    write_table,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -217,3 +228,27 @@ def spark_rollup_series(
         F.col("bucket").alias("ds"),
         F.col(metric).cast("double").alias("y"),
     )
+
+
+def spark_append(
+    rows: DataFrame | pd.DataFrame,
+    table: str,
+    lake: str | None = None,
+    *,
+    spark: SparkSession | None = None,
+) -> int:
+    """Append result rows to a lake table with Spark, skipping keys already there; rows written.
+
+    ``rows`` is a Spark or pandas frame with (some of) the table's columns, e.g. the output
+    of :func:`spark_forecast` plus ``cutoff``, ``metric`` and ``created_at``. A key already in
+    the lake, or repeated in ``rows``, is written once (the lake's ``INSERT OR IGNORE``), so
+    re-running the same cutoff adds nothing. The manifest's row count is updated.
+    """
+    from lumina_analytics.spark.session import spark_session
+
+    spark = spark or spark_session()
+    root = resolve_lake(lake)
+    before = count_rows(spark, root, table) if lake_has(spark, root, table) else 0
+    after = append_new(spark, root, table, to_lake_rows(spark, rows, table))
+    write_manifest_any(spark, root, {table: after})
+    return after - before

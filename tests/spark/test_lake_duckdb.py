@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from lake_samples import ODD_FOLDERS, ODD_TENANTS, make_old_layout, odd_calls, tenant_folders
 
 from lumina_analytics.cli import main
 from lumina_analytics.errors import WarehouseError
 from lumina_analytics.lake import (
+    LAKE_TABLES,
     MANIFEST,
     LakeError,
+    append_rows,
     export_lake,
     import_lake,
     ingest_to_lake,
@@ -43,7 +47,8 @@ def test_export_writes_hive_partitions_and_manifest(
     assert days == ["date=2026-10-01", "date=2026-10-02", "date=2026-10-03", "date=2026-10-04"]
     assert all(p.name.startswith("part-") for p in (lake / "spans").rglob("*.parquet"))
     manifest = json.loads((lake / MANIFEST).read_text())
-    assert manifest["tables"]["llm_calls"]["partition_by"] == ["date"]
+    assert manifest["tables"]["llm_calls"]["partition_by"] == ["date", "tenant"]
+    assert manifest["tables"]["spans"]["partition_by"] == ["date"]
     assert manifest["tables"]["llm_calls"]["rows"] == counts["llm_calls"]
     assert manifest["tables"]["alert_state"]["partition_by"] == []
     assert dict(manifest["tables"]["spans"]["columns"])["attributes"] == "VARCHAR"
@@ -133,8 +138,6 @@ def test_bad_input_gets_clear_errors(tmp_path: Path, reference_warehouse: Path) 
 
 
 def test_import_refuses_duplicate_keys(duckdb_lake: Path, tmp_path: Path) -> None:
-    import shutil
-
     lake = tmp_path / "dup"
     shutil.copytree(duckdb_lake, lake)
     part = next((lake / "logs").rglob("*.parquet"))
@@ -182,3 +185,119 @@ def test_engine_and_lake_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("LUMINA_LAKE", "lake-here")
     assert resolve_lake().endswith("/lake-here")
     assert run(["lake", "info", "--lake", str(tmp_path / "nothing")]) == 1  # spark-submit entry
+
+
+# --------------------------------------------------------------------------- tenant layout
+def test_tenant_partitions_exist_and_a_tenant_filter_prunes(
+    reference_warehouse: Path, tmp_path: Path
+) -> None:
+    import duckdb
+
+    lake = tmp_path / "lake"
+    export_lake(reference_warehouse, lake, tables=["llm_calls", "events"])
+    wh = Warehouse(reference_warehouse)
+    per_tenant = wh.query("SELECT tenant, count(*) AS n FROM llm_calls GROUP BY 1 ORDER BY 1")
+    assert len(per_tenant) > 2 and per_tenant["tenant"].notna().all()
+    for table in ("llm_calls", "events"):
+        files = list((lake / table).rglob("*.parquet"))
+        assert files and all(
+            p.parent.name.startswith("tenant=") and p.parent.parent.name.startswith("date=")
+            for p in files
+        )
+        # the tenant lives in the folder name only (both engines drop it from the files)
+        names = duckdb.sql(
+            f"DESCRIBE SELECT * FROM read_parquet('{files[0]}', hive_partitioning = false)"
+        ).df()
+        assert "tenant" not in set(names["column_name"])
+    assert tenant_folders(lake) == {f"tenant={t}" for t in per_tenant["tenant"]}
+    one, n = str(per_tenant["tenant"][0]), int(per_tenant["n"][0])
+    # reading only one tenant's folders gives exactly that tenant's rows
+    only = duckdb.sql(
+        f"SELECT tenant, count(*) AS n FROM read_parquet('{lake}/llm_calls/*/tenant={one}/*.parquet',"
+        " hive_partitioning = true) GROUP BY 1"
+    ).fetchall()
+    assert only == [(one, n)]
+    # the views keep warehouse column order, and a tenant filter never opens other folders
+    cols = lake_query("SELECT * FROM llm_calls LIMIT 1", lake=lake).columns
+    assert list(cols) == [*LAKE_TABLES["llm_calls"].column_names, "date"]
+    files = sorted((lake / "llm_calls").rglob("*.parquet"))  # the first one gives the schema
+    other = next(p for p in files[1:] if f"tenant={one}" not in str(p))
+    other.write_bytes(b"not parquet")  # a reader that opened it would fail
+    got = lake_query("SELECT count(*) AS n FROM llm_calls WHERE tenant = ?", [one], lake=lake)
+    assert int(got["n"][0]) == n
+    with pytest.raises(duckdb.Error):
+        lake_query("SELECT count(*) FROM llm_calls", lake=lake)
+
+
+def test_null_empty_and_odd_tenants_get_hive_folders(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    assert append_rows(odd_calls(), "llm_calls", lake) == len(ODD_TENANTS)
+    assert tenant_folders(lake) == ODD_FOLDERS
+    back = lake_query("SELECT tenant FROM llm_calls ORDER BY trace_id", lake=lake)["tenant"]
+    expected = [None if t in (None, "") else t for t in ODD_TENANTS]  # '' is stored as NULL
+    assert [None if pd.isna(t) else t for t in back] == expected
+    nulls = lake_query("SELECT count(*) AS n FROM llm_calls WHERE tenant IS NULL", lake=lake)
+    assert int(nulls["n"][0]) == 2
+    # appending the same keys again adds nothing
+    assert append_rows(odd_calls(), "llm_calls", lake) == 0
+    assert read_manifest(lake)["tables"]["llm_calls"]["rows"] == len(ODD_TENANTS)
+
+
+def test_date_only_lake_stays_readable_and_appends_are_refused(
+    reference_warehouse: Path, telemetry: Any, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    export_lake(reference_warehouse, lake)
+    make_old_layout(lake)
+    assert all(p.parent.name.startswith("date=") for p in (lake / "llm_calls").rglob("*.parquet"))
+    sql = "SELECT tenant, count(*) AS n, round(sum(cost_usd), 9) AS c FROM llm_calls GROUP BY 1 ORDER BY 1"
+    pd.testing.assert_frame_equal(
+        lake_query(sql, lake=lake), Warehouse(reference_warehouse).query(sql)
+    )
+    back = tmp_path / "back.duckdb"
+    assert import_lake(lake, Warehouse(back), tables=["llm_calls"])["llm_calls"] == len(
+        Warehouse(reference_warehouse).query("SELECT 1 FROM llm_calls")
+    )
+    with pytest.raises(
+        LakeError, match=r"partitioned by date \(an older lake layout\).*lake export"
+    ):
+        ingest_to_lake(telemetry.otlp, lake)
+    with pytest.raises(LakeError, match="older lake layout"):
+        append_rows(odd_calls(), "llm_calls", lake)
+    # re-exporting the table moves it to the current layout
+    export_lake(Warehouse(back), lake, tables=["llm_calls"])
+    assert read_manifest(lake)["tables"]["llm_calls"]["partition_by"] == ["date", "tenant"]
+    assert all(p.parent.name.startswith("tenant=") for p in (lake / "llm_calls").rglob("*.parquet"))
+
+
+# --------------------------------------------------------------------------- results in the lake
+def test_forecast_and_anomaly_results_go_to_the_lake_idempotently(
+    lake_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--engine", "duckdb", "--lake", str(lake_copy), "--dimension", "region"]
+    out = tmp_path / "scores.csv"
+    assert main(["lake", "anomaly", *base, "-o", str(out)]) == 0
+    scores = pd.read_csv(out)
+    assert set(scores.columns) == set(LAKE_TABLES["anomalies"].column_names)
+    assert (scores["detector"] == "ensemble:llm_rollup_hourly.requests").all()
+    stored = lake_counts(lake_copy)["anomalies"]
+    assert stored == len(scores) > 0
+    assert read_manifest(lake_copy)["tables"]["anomalies"]["rows"] == stored
+    capsys.readouterr()
+    assert main(["lake", "anomaly", *base]) == 0  # same data, same keys: nothing added
+    assert "stored 0 new score rows" in capsys.readouterr().out
+    assert lake_counts(lake_copy)["anomalies"] == stored
+    # another metric of the same series is another detector key, so it is stored too
+    assert main(["lake", "anomaly", *base, "--metric", "cost_usd"]) == 0
+    assert lake_counts(lake_copy)["anomalies"] == 2 * stored
+
+    assert main(["lake", "forecast", *base, "--horizon", "3"]) == 0
+    first = lake_query("SELECT * FROM forecasts ORDER BY unique_id, ds", lake=lake_copy)
+    assert len(first) > 0 and (first["metric"] == "llm_rollup_hourly.requests").all()
+    assert first["model"].str.endswith(":llm_rollup_hourly.requests").all()
+    cutoff = lake_query("SELECT max(bucket) AS b FROM llm_rollup_hourly", lake=lake_copy)["b"][0]
+    assert (first["cutoff"] == cutoff).all() and (first["ds"] > cutoff).all()
+    assert main(["lake", "forecast", *base, "--horizon", "3"]) == 0
+    again = lake_query("SELECT * FROM forecasts ORDER BY unique_id, ds", lake=lake_copy)
+    pd.testing.assert_frame_equal(first, again)  # the first run's rows are kept, none added
+    assert read_manifest(lake_copy)["tables"]["forecasts"]["rows"] == len(first)
