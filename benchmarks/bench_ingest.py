@@ -213,7 +213,7 @@ def prepare_store(path: Path, workdir: Path) -> Callable[[], int]:
     cols = ", ".join(f'"{c}"' for c in SPANS.column_names)
     rows = stage.con.sql(f"SELECT {cols} FROM stage_spans").to_arrow_table()
     stage.close()
-    ddl = SPANS.ddl().replace(f",\n  PRIMARY KEY ({', '.join(SPANS.key)})", "")
+    ddl = SPANS.ddl(keyed=False)
 
     def store() -> int:
         con = duckdb.connect(str(workdir / f"store-{os.getpid()}.duckdb"))

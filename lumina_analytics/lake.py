@@ -47,8 +47,8 @@ import duckdb
 import pandas as pd
 
 from lumina_analytics.config import Settings, get_settings
-from lumina_analytics.errors import LuminaError, WarehouseError
-from lumina_analytics.schema import ALERT_TABLES, TABLES, Table
+from lumina_analytics.errors import LuminaError, SchemaError, WarehouseError
+from lumina_analytics.schema import ALERT_TABLES, TABLES, Table, table_for_rows
 from lumina_analytics.warehouse import SCHEMA_VERSION, Warehouse, scratch, table_names
 
 LAKE_FORMAT = 1
@@ -127,15 +127,21 @@ def table_path(lake: str, table: str) -> str:
     return f"{lake.rstrip('/')}/{table}"
 
 
-def _local(lake: str, what: str) -> Path:
+def local_path(lake: str) -> Path | None:
+    """The folder of a local (or ``file://``) lake; None for an object-store URI."""
     if lake.startswith("file://"):
         return Path(lake[len("file://") :])
-    if is_uri(lake):
+    return None if is_uri(lake) else Path(lake)
+
+
+def _local(lake: str, what: str) -> Path:
+    path = local_path(lake)
+    if path is None:
         raise LakeError(
             f"{what} with DuckDB needs a local or mounted lake path, got {lake}; use the Spark "
             "engine (engine: spark) for object-store lakes"
         )
-    return Path(lake)
+    return path
 
 
 # --------------------------------------------------------------------------- manifest
@@ -678,13 +684,10 @@ def ingest_to_lake(
 
 def rows_spec(table: str, columns: Iterable[str]) -> Table:
     """The lake table rows with ``columns`` go to; :class:`LakeError` for unknown names."""
-    if table not in LAKE_TABLES:
-        raise LakeError(f"unknown table {table!r}; lake tables: {sorted(LAKE_TABLES)}")
-    spec = LAKE_TABLES[table]
-    extra = [c for c in columns if c not in spec.column_names]
-    if extra:
-        raise LakeError(f"rows for lake table {table!r} have unknown column(s) {extra}")
-    return spec
+    try:
+        return table_for_rows(table, columns, LAKE_TABLES)
+    except SchemaError as exc:
+        raise LakeError(f"lake: {exc}") from exc
 
 
 def append_rows(frame: pd.DataFrame, table: str, lake: str | os.PathLike[str] | None = None) -> int:

@@ -6,7 +6,7 @@ Time is UTC stored as naive ``TIMESTAMP``. Analyses of many series use the long 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -27,10 +27,10 @@ class Table:
         """Column names in table order."""
         return [c for c, _ in self.columns]
 
-    def ddl(self) -> str:
-        """``CREATE TABLE IF NOT EXISTS`` statement for this table."""
+    def ddl(self, keyed: bool = True) -> str:
+        """``CREATE TABLE IF NOT EXISTS`` statement for this table (``keyed``: with its key)."""
         cols = ",\n  ".join(f"{c} {t}" for c, t in self.columns)
-        if self.key:
+        if self.key and keyed:
             cols += f",\n  PRIMARY KEY ({', '.join(self.key)})"
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  {cols}\n)"
 
@@ -386,6 +386,23 @@ def validate_table_frame(frame: pd.DataFrame, table: str) -> None:
     if table not in TABLES:
         raise SchemaError(f"unknown table {table!r}; known tables: {sorted(TABLES)}")
     require_columns(frame, TABLES[table].column_names, f"frame for table {table!r}")
+
+
+def table_for_rows(
+    table: str, columns: Iterable[str], tables: Mapping[str, Table] | None = None
+) -> Table:
+    """The table of ``tables`` (default: the warehouse's) that rows with ``columns`` go to.
+
+    Raises :class:`SchemaError` for an unknown table or a column the table does not have.
+    """
+    known = TABLES if tables is None else tables
+    if table not in known:
+        raise SchemaError(f"unknown table {table!r}; known tables: {sorted(known)}")
+    spec = known[table]
+    extra = [c for c in columns if c not in spec.column_names]
+    if extra:
+        raise SchemaError(f"rows for table {table!r} have unknown column(s) {extra}")
+    return spec
 
 
 def columns_of(table: str) -> Sequence[str]:

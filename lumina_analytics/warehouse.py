@@ -27,11 +27,12 @@ import pandas as pd
 
 from lumina_analytics.config import get_settings
 from lumina_analytics.errors import (
+    SchemaError,
     WarehouseError,
     WarehouseLockedError,
     WarehouseMissingError,
 )
-from lumina_analytics.schema import ALERT_TABLES, ROLLUP_TABLES, TABLES
+from lumina_analytics.schema import ALERT_TABLES, ROLLUP_TABLES, TABLES, table_for_rows
 
 SCHEMA_VERSION = 3
 
@@ -351,12 +352,10 @@ def append_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
     an error). Rows whose key already exists are skipped, so re-running never duplicates.
     Returns the number of rows actually inserted.
     """
-    if table not in TABLES:
-        raise WarehouseError(f"unknown table {table!r}; known tables: {sorted(TABLES)}")
-    spec = TABLES[table]
-    extra = [c for c in frame.columns if c not in spec.column_names]
-    if extra:
-        raise WarehouseError(f"frame for table {table!r} has unknown column(s) {extra}")
+    try:
+        spec = table_for_rows(table, frame.columns)
+    except SchemaError as exc:
+        raise WarehouseError(str(exc)) from exc
     if frame.empty:
         return 0
     cols = [c for c in spec.column_names if c in frame.columns]

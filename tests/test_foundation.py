@@ -18,7 +18,7 @@ from lumina_analytics.errors import (
     WarehouseLockedError,
     WarehouseMissingError,
 )
-from lumina_analytics.schema import validate_long
+from lumina_analytics.schema import ALERT_TABLES, TABLES, table_for_rows, validate_long
 from lumina_analytics.warehouse import SCHEMA_VERSION, Warehouse, append_frame
 
 
@@ -72,6 +72,23 @@ def test_append_rejects_unknown_columns(tmp_path: Path) -> None:
     wh = Warehouse(tmp_path / "w.duckdb")
     with wh.writer() as con, pytest.raises(WarehouseError, match="unknown column"):
         append_frame(con, "deployments", pd.DataFrame({"nope": [1]}))
+
+
+def test_ddl_with_and_without_key() -> None:
+    assert "PRIMARY KEY (trace_id, span_id)" in TABLES["spans"].ddl()
+    assert "PRIMARY KEY" not in TABLES["spans"].ddl(keyed=False)
+
+
+def test_table_for_rows_names_unknown_tables_and_columns() -> None:
+    assert table_for_rows("deployments", ["ts", "version"]).name == "deployments"
+    with pytest.raises(SchemaError, match=r"unknown column\(s\) \['nope'\]"):
+        table_for_rows("deployments", ["ts", "nope"])
+    with pytest.raises(SchemaError, match="unknown table 'nope'"):
+        table_for_rows("nope", [])
+    alerts = {t.name: t for t in ALERT_TABLES}  # a caller's own set of tables
+    assert table_for_rows("alert_state", [], alerts).name == "alert_state"
+    with pytest.raises(SchemaError, match="unknown table 'deployments'"):
+        table_for_rows("deployments", [], alerts)
 
 
 def test_second_writer_gets_clear_message(tmp_path: Path) -> None:

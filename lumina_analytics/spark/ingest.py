@@ -42,6 +42,7 @@ from lumina_analytics.lake import (
     is_uri,
     lake_select_sql,
     layout_problem,
+    local_path,
     resolve_lake,
     rows_spec,
     table_layout,
@@ -386,8 +387,9 @@ def read_manifest_any(spark: SparkSession, lake: str) -> dict[str, Any]:
     """The lake manifest (local lakes directly, others via Hadoop FS); ``{}`` when absent."""
     from lumina_analytics.lake import read_manifest
 
-    if not is_uri(lake) or lake.startswith("file://"):
-        return read_manifest(lake[len("file://") :] if lake.startswith("file://") else lake)
+    local = local_path(lake)
+    if local is not None:
+        return read_manifest(local)
     fs, path = _manifest_fs(spark, lake)
     if not fs.exists(path):
         return {}
@@ -407,10 +409,9 @@ def write_manifest_any(spark: SparkSession, lake: str, counts: dict[str, int]) -
     """Update the lake manifest for ``counts`` (local lakes directly, others via Hadoop FS)."""
     from lumina_analytics.lake import manifest_doc, write_manifest
 
-    if not is_uri(lake) or lake.startswith("file://"):
-        write_manifest(
-            lake[len("file://") :] if lake.startswith("file://") else lake, counts, "spark"
-        )
+    local = local_path(lake)
+    if local is not None:
+        write_manifest(str(local), counts, "spark")
         return
     previous = read_manifest_any(spark, lake)
     fs, path = _manifest_fs(spark, lake)

@@ -23,6 +23,7 @@ from lumina_analytics.lake import (
     ingest_to_lake,
     lake_counts,
     lake_query,
+    local_path,
     read_manifest,
     resolve_lake,
 )
@@ -301,3 +302,11 @@ def test_forecast_and_anomaly_results_go_to_the_lake_idempotently(
     again = lake_query("SELECT * FROM forecasts ORDER BY unique_id, ds", lake=lake_copy)
     pd.testing.assert_frame_equal(first, again)  # the first run's rows are kept, none added
     assert read_manifest(lake_copy)["tables"]["forecasts"]["rows"] == len(first)
+
+
+def test_local_path_of_folders_file_uris_and_object_stores(tmp_path: Path) -> None:
+    assert local_path(str(tmp_path)) == tmp_path
+    assert local_path(f"file://{tmp_path}") == tmp_path
+    assert local_path("s3a://bucket/lake") is None
+    with pytest.raises(LakeError, match="object-store lakes"):
+        read_manifest("s3a://bucket/lake")
