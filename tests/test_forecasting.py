@@ -22,7 +22,11 @@ from lumina_analytics.forecasting import (
     seasonal_naive,
     smape,
 )
-from lumina_analytics.forecasting.backtest import baseline_forecast, score_forecast
+from lumina_analytics.forecasting.backtest import (
+    baseline_forecast,
+    hindsight_combination,
+    score_forecast,
+)
 
 
 def synth(
@@ -321,6 +325,24 @@ def test_tolerance_combination_keeps_close_members(two_series: pd.DataFrame) -> 
         ProphetForecaster(tolerance=-1).fit(two_series)
 
 
+def test_tied_backtest_carries_a_recent_level_shift_forward() -> None:
+    # every inner window straddles the shift, so all members score alike; hedging over
+    # them would pull the forecast back toward the old level
+    rng = np.random.default_rng(0)
+    ds = pd.date_range("2024-01-01", periods=24 * 14, freq="1h")
+    y = 6 + 0.25 * rng.standard_normal(len(ds))
+    y[-36:] += 8.5
+    df = pd.DataFrame({"unique_id": "cpu", "ds": ds, "y": y})
+    tied = ProphetForecaster(freq="1h", horizon=48).fit(df)
+    assert tied.selection_["model"].tolist() == ["snaive_day"]
+    assert tied.predict()["yhat"].mean() == pytest.approx(14.5, abs=0.3)
+    hedged = ProphetForecaster(freq="1h", horizon=48, tie_margin=0.0).fit(df)
+    assert "+" in hedged.selection_["model"].iloc[0]
+    assert hedged.predict()["yhat"].mean() < 12
+    with pytest.raises(SchemaError, match="tie_margin"):
+        ProphetForecaster(tie_margin=-0.1).fit(df)
+
+
 def test_member_scores_use_shared_windows_weighted_by_recency() -> None:
     from lumina_analytics.forecasting.model import _member_scores
 
@@ -347,3 +369,37 @@ def test_long_profile_ignores_a_recent_level_swing() -> None:
     )
     fc = est.fit(df).predict()
     np.testing.assert_allclose(fc["yhat"].to_numpy(), df["y"].to_numpy()[:24], rtol=0.02)
+
+
+def test_hindsight_combination_by_hand() -> None:
+    a, b = np.array([0.0, 10.0, 20.0, 30.0]), np.array([10.0, 10.0, 10.0, 10.0])
+    best, w = hindsight_combination(0.3 * a + 0.7 * b, {"a": a, "b": b})
+    assert best == pytest.approx(0.0, abs=1e-9)
+    assert w == pytest.approx({"a": 0.3, "b": 0.7})
+    # not reachable exactly: the optimum of a fine grid over the weight of a, by brute force
+    y = b + 2.0
+    best, w = hindsight_combination(y, {"a": a, "b": b})
+    grid = np.linspace(0, 1, 10001)
+    errs = [float(np.mean(np.abs(y - (g * a + (1 - g) * b)))) for g in grid]
+    assert best == pytest.approx(min(errs), abs=1e-6)
+    assert sum(w.values()) == pytest.approx(1.0) and min(w.values()) >= 0.0
+    best, _ = hindsight_combination(np.array([1.0, np.nan]), {"a": np.array([3.0, 0.0])})
+    assert best == pytest.approx(2.0)  # missing actual values are left out
+    with pytest.raises(SchemaError, match="steps"):
+        hindsight_combination(np.zeros(3), {"a": np.zeros(2)})
+    with pytest.raises(SchemaError, match="at least one"):
+        hindsight_combination(np.zeros(3), {})
+
+
+def test_member_forecasts_one_per_member(two_series: pd.DataFrame) -> None:
+    est = ProphetForecaster(freq="1h", horizon=24, members=("snaive_day", "profile_day"))
+    out = est.member_forecasts(two_series, horizon=12)
+    assert list(out.columns) == ["unique_id", "ds", "yhat", "model"]
+    assert out.groupby(["unique_id", "model"]).size().to_dict() == {
+        (u, m): 12 for u in ("a", "b") for m in ("profile_day", "snaive_day")
+    }
+    a = two_series[two_series["unique_id"] == "a"]["y"].to_numpy()
+    snaive = out[(out["unique_id"] == "a") & (out["model"] == "snaive_day")]["yhat"]
+    np.testing.assert_allclose(snaive.to_numpy(), a[-24:-12])
+    with pytest.raises(SchemaError, match="regressors"):
+        ProphetForecaster(regressors=("x",)).member_forecasts(two_series)

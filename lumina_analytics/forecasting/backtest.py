@@ -28,6 +28,7 @@ __all__ = [
     "BacktestResult",
     "backtest",
     "baseline_forecast",
+    "hindsight_combination",
     "mase_season",
     "prophet_default_forecast",
     "score_forecast",
@@ -111,6 +112,49 @@ def prophet_default_forecast(
             )
         )
     return pd.concat(parts, ignore_index=True) if parts else _empty_forecast()
+
+
+def hindsight_combination(
+    actual: np.ndarray, forecasts: dict[str, np.ndarray]
+) -> tuple[float, dict[str, float]]:
+    """Lowest MAE any fixed convex combination of ``forecasts`` reaches on ``actual``.
+
+    The weights (non-negative, summing to one) are fitted to the actual values themselves,
+    so this is a ceiling, not a method: no selection made without the test data can beat
+    it with these forecasts. Solved exactly as a linear programme; returns
+    ``(mae, weights)`` with the weights by forecast name.
+    """
+    from scipy.optimize import linprog
+
+    names = list(forecasts)
+    if not names:
+        raise SchemaError("hindsight_combination needs at least one forecast")
+    y = np.asarray(actual, float)
+    keep = np.isfinite(y)
+    x = np.column_stack([np.asarray(forecasts[k], float) for k in names])
+    if x.shape[0] != y.shape[0]:
+        raise SchemaError(f"forecasts have {x.shape[0]} steps, actual has {y.shape[0]}")
+    keep &= np.isfinite(x).all(axis=1)
+    y, x = y[keep], x[keep]
+    n, k = x.shape
+    if not n:
+        raise SchemaError("no step has both an actual value and every forecast")
+    # minimise sum(t) subject to -t <= y - x w <= t, w >= 0, sum(w) = 1
+    eye = np.eye(n)
+    res = linprog(
+        np.r_[np.zeros(k), np.ones(n)],
+        A_ub=np.block([[x, -eye], [-x, -eye]]),
+        b_ub=np.r_[y, -y],
+        A_eq=np.r_[np.ones(k), np.zeros(n)][None, :],
+        b_eq=[1.0],
+        bounds=[(0, None)] * (k + n),
+        method="highs",
+    )
+    if not res.success:  # pragma: no cover - the programme is always feasible and bounded
+        raise SchemaError(f"hindsight_combination: the solver failed ({res.message})")
+    w = np.clip(res.x[:k], 0.0, None)
+    w = w / w.sum()
+    return float(mae(y, x @ w)), dict(zip(names, w.tolist(), strict=True))
 
 
 def score_forecast(

@@ -148,6 +148,7 @@ class _Config:
     prophet_days: float | None = 28.0
     recency_halflife: float | None = 2.0
     nowcast: bool = True
+    tie_margin: float = 0.03
 
 
 @dataclass
@@ -500,14 +501,25 @@ def _member_scores(
 
 
 def _choose(scores: dict[str, float], cfg: _Config) -> tuple[str, ...]:
-    """Members to combine from their backtest scores (see ``combine``)."""
+    """Members to combine from their backtest scores (see ``combine`` and ``tie_margin``)."""
     ranked = sorted(scores, key=lambda k: (scores[k], MEMBERS.index(k)))
+    if _backtest_tied(scores, cfg.tie_margin):
+        return ("snaive_day",)
     if cfg.combine == "median":
         return tuple(ranked)
     if cfg.combine == "tolerance":
         bound = scores[ranked[0]] * (1.0 + cfg.tolerance)
         return tuple(m for m in ranked if scores[m] <= bound)
     return tuple(ranked[: max(1, cfg.top_k)])
+
+
+def _backtest_tied(scores: dict[str, float], margin: float) -> bool:
+    """True when three or more members, the one-day seasonal naive among them, all score
+    within ``margin`` of the best: the inner windows cannot tell the members apart."""
+    if margin <= 0 or len(scores) < 3 or "snaive_day" not in scores:
+        return False
+    lo, hi = min(scores.values()), max(scores.values())
+    return bool(np.isfinite(hi) and hi <= lo * (1.0 + margin))
 
 
 def _fit_one(uid: str, hist: pd.DataFrame, cfg: _Config) -> _SeriesFit | tuple[str, str]:
@@ -755,6 +767,10 @@ class ProphetForecaster(BaseEstimator):
     nowcast: correct the start of the forecast for the deviation of the last observation
         from it, decaying with a half-life (1/48 to 1/2 day, or no correction) chosen by the
         inner backtest; needs a horizon of at least one day (one week for daily data).
+    tie_margin: when three or more members all score within this relative margin of the
+        best, the inner windows cannot tell them apart (typically every window straddles a
+        recent level shift); the forecast is then the one-day seasonal naive, which carries
+        the newest day forward, instead of a hedge that pulls the old level back in (0: off).
     """
 
     def __init__(
@@ -784,6 +800,7 @@ class ProphetForecaster(BaseEstimator):
         prophet_days: float | None = 28.0,
         recency_halflife: float | None = 2.0,
         nowcast: bool = True,
+        tie_margin: float = 0.03,
     ) -> None:
         self.freq = freq
         self.horizon = horizon
@@ -810,6 +827,7 @@ class ProphetForecaster(BaseEstimator):
         self.prophet_days = prophet_days
         self.recency_halflife = recency_halflife
         self.nowcast = nowcast
+        self.tie_margin = tie_margin
 
     # -- helpers -------------------------------------------------------------------------
     def _config(self) -> _Config:
@@ -826,6 +844,8 @@ class ProphetForecaster(BaseEstimator):
             raise SchemaError("interval must be symmetric or conformal")
         if self.combine not in ("tolerance", "top", "median", "subset"):
             raise SchemaError("combine must be one of tolerance, top, median, subset")
+        if not self.tie_margin >= 0:
+            raise SchemaError("tie_margin must be >= 0 (a relative MASE margin, e.g. 0.03; 0: off)")
         if not self.tolerance >= 0:
             raise SchemaError("tolerance must be >= 0 (a relative MASE margin, e.g. 0.2)")
         if self.n_folds is not None and self.n_folds < 0:
@@ -865,6 +885,7 @@ class ProphetForecaster(BaseEstimator):
             if self.recency_halflife is None
             else float(self.recency_halflife),
             nowcast=bool(self.nowcast),
+            tie_margin=float(self.tie_margin),
         )
 
     def _validated(self, df: pd.DataFrame, cfg: _Config) -> pd.DataFrame:
@@ -947,6 +968,35 @@ class ProphetForecaster(BaseEstimator):
         out = pd.concat(parts, ignore_index=True)
         out["ds"] = out["ds"].astype("datetime64[ns]")
         return out[list(forecast_frame_columns)]
+
+    def member_forecasts(self, df: pd.DataFrame, horizon: int | None = None) -> pd.DataFrame:
+        """Each candidate member's forecast alone, fitted on ``df`` with this configuration.
+
+        Long ``unique_id, ds, yhat, model`` (``model`` is the member's name), so a reader can
+        set the members the selection chose from side by side; no selection, no intervals.
+        """
+        cfg = self._config()
+        if cfg.regressors:
+            raise SchemaError("member_forecasts does not take regressors; drop `regressors`")
+        h = int(horizon or cfg.horizon)
+        parts = []
+        with quiet_prophet():
+            for uid, g in self._validated(df, cfg).groupby("unique_id", sort=True):
+                hist = g.sort_values("ds").reset_index(drop=True)
+                y = hist["y"].to_numpy(float)
+                nonneg = bool(np.nanmin(y) >= 0)
+                tf = ("log1p" if nonneg else "none") if cfg.transform == "auto" else cfg.transform
+                fit_hist = hist.assign(y=_drop_outages(y)) if cfg.drop_outages else hist
+                ds = pd.date_range(hist["ds"].iloc[-1] + cfg.freq, periods=h, freq=cfg.freq)
+                for m in _available(cfg.members, len(hist), cfg):
+                    p = _member_forecast(m, fit_hist, ds, cfg, tf, None)
+                    yhat = np.maximum(p, 0.0) if nonneg else p
+                    parts.append(
+                        pd.DataFrame({"unique_id": str(uid), "ds": ds, "yhat": yhat, "model": m})
+                    )
+        if not parts:
+            return _empty_forecast()[["unique_id", "ds", "yhat", "model"]]
+        return pd.concat(parts, ignore_index=True)
 
     def fit_predict(self, df: pd.DataFrame, horizon: int | None = None) -> pd.DataFrame:
         """``fit(df).predict(horizon)``."""

@@ -19,12 +19,14 @@ from lumina_analytics.config import project_root
 from lumina_analytics.errors import SchemaError
 from lumina_analytics.forecasting.backtest import (
     baseline_forecast,
+    hindsight_combination,
     prophet_default_forecast,
     score_forecast,
 )
-from lumina_analytics.forecasting.model import ProphetForecaster
+from lumina_analytics.forecasting.metrics import mae, seasonal_naive
+from lumina_analytics.forecasting.model import MEMBERS, ProphetForecaster
 
-__all__ = ["EPOCH", "default_path", "evaluate_servegen", "load_servegen"]
+__all__ = ["EPOCH", "ceiling_servegen", "default_path", "evaluate_servegen", "load_servegen"]
 
 EPOCH = pd.Timestamp("2024-01-01")
 
@@ -51,6 +53,53 @@ def load_servegen(path: str | Path | None = None) -> pd.DataFrame:
     )
 
 
+def _split(path: str | Path | None, train_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    df = load_servegen(path)
+    cut = df["ds"].min() + pd.Timedelta(days=train_days)
+    return df[df["ds"] < cut], df[df["ds"] >= cut]
+
+
+def ceiling_servegen(
+    path: str | Path | None = None, train_days: int = 12, horizon: int = 288
+) -> pd.DataFrame:
+    """What hindsight could reach: every candidate member alone, and their best combination.
+
+    Per series, each member of :data:`MEMBERS` forecasts the test days from the training
+    days alone; ``hindsight`` is the lowest MAE of any fixed convex combination of them,
+    with weights fitted to the test days themselves (see :func:`hindsight_combination`).
+    Columns: ``unique_id, model, mae, mae_vs_best_baseline, weights``.
+    """
+    train, test = _split(path, train_days)
+    est = ProphetForecaster(freq="10min", horizon=horizon, members=MEMBERS)
+    members = est.member_forecasts(train)
+    rows: list[dict[str, object]] = []
+    for uid, g in test.groupby("unique_id", sort=True):
+        actual = g["y"].to_numpy(float)
+        y_tr = train.loc[train["unique_id"] == uid, "y"].to_numpy(float)
+        h = len(actual)
+        best_base = min(mae(actual, seasonal_naive(y_tr, h, m)) for m in (144, 1008))
+        fc = {
+            str(m): p["yhat"].to_numpy(float)
+            for m, p in members[members["unique_id"] == uid].groupby("model", sort=False)
+        }
+        best, w = hindsight_combination(actual, fc)
+        kept = sorted(((v, k) for k, v in w.items() if v >= 0.01), reverse=True)
+        for name, err, weights in [
+            *((m, mae(actual, p), "") for m, p in fc.items()),
+            ("hindsight", best, ", ".join(f"{k} {v:.2f}" for v, k in kept)),
+        ]:
+            rows.append(
+                {
+                    "unique_id": uid,
+                    "model": name,
+                    "mae": err,
+                    "mae_vs_best_baseline": err / best_base,
+                    "weights": weights,
+                }
+            )
+    return pd.DataFrame(rows)[["unique_id", "model", "mae", "mae_vs_best_baseline", "weights"]]
+
+
 def evaluate_servegen(
     path: str | Path | None = None,
     train_days: int = 12,
@@ -60,9 +109,7 @@ def evaluate_servegen(
     forecaster: ProphetForecaster | None = None,
 ) -> pd.DataFrame:
     """MASE, sMAPE, MAE and interval coverage of our forecaster, default Prophet and naive baselines."""
-    df = load_servegen(path)
-    cut = df["ds"].min() + pd.Timedelta(days=train_days)
-    train, test = df[df["ds"] < cut], df[df["ds"] >= cut]
+    train, test = _split(path, train_days)
     est = forecaster or ProphetForecaster(freq="10min", horizon=horizon, level=level, n_jobs=n_jobs)
     est.set_params(freq="10min", horizon=horizon, level=level)
     fc = pd.concat(
@@ -85,8 +132,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("path", nargs="?", default=None)
     ap.add_argument("--n-jobs", type=int, default=1)
+    ap.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also print each candidate member alone and the best combination of them "
+        "chosen with hindsight of the test days (a ceiling for any selection rule)",
+    )
     args = ap.parse_args(argv)
     pd.set_option("display.width", 160)
+    if args.ceiling:
+        print(ceiling_servegen(args.path).round(3).to_string(index=False))
+        print()
     print(evaluate_servegen(args.path, n_jobs=args.n_jobs).round(3).to_string(index=False))
     return 0
 
