@@ -335,9 +335,11 @@ def test_tied_backtest_carries_a_recent_level_shift_forward() -> None:
     df = pd.DataFrame({"unique_id": "cpu", "ds": ds, "y": y})
     tied = ProphetForecaster(freq="1h", horizon=48).fit(df)
     assert tied.selection_["model"].tolist() == ["snaive_day"]
+    assert tied.selection_["rule"].iloc[0] == "tied within 3%: newest day carried forward"
     assert tied.predict()["yhat"].mean() == pytest.approx(14.5, abs=0.3)
     hedged = ProphetForecaster(freq="1h", horizon=48, tie_margin=0.0).fit(df)
     assert "+" in hedged.selection_["model"].iloc[0]
+    assert hedged.selection_["rule"].iloc[0] == "within 20% of the best"
     assert hedged.predict()["yhat"].mean() < 12
     with pytest.raises(SchemaError, match="tie_margin"):
         ProphetForecaster(tie_margin=-0.1).fit(df)

@@ -522,6 +522,22 @@ def _backtest_tied(scores: dict[str, float], margin: float) -> bool:
     return bool(np.isfinite(hi) and hi <= lo * (1.0 + margin))
 
 
+def _selection_rule(fit: _SeriesFit, cfg: _Config) -> str:
+    """How ``fit.combo`` was chosen, for the ``selection_`` table."""
+    if not cfg.select:
+        return "all members (select=False)"
+    singles = {k: v for k, v in fit.scores.items() if "+" not in k}
+    if not singles:
+        return "no inner window: default member"
+    if cfg.combine != "subset" and _backtest_tied(singles, cfg.tie_margin):
+        return f"tied within {cfg.tie_margin:.0%}: newest day carried forward"
+    if cfg.combine == "tolerance":
+        return f"within {cfg.tolerance:.0%} of the best"
+    return {"top": f"best {cfg.top_k}", "median": "median of all", "subset": "best subset"}[
+        cfg.combine
+    ]
+
+
 def _fit_one(uid: str, hist: pd.DataFrame, cfg: _Config) -> _SeriesFit | tuple[str, str]:
     """Select, refit and calibrate one series; a ``(uid, reason)`` tuple means skipped."""
     hist = hist.sort_values("ds").reset_index(drop=True)
@@ -927,6 +943,7 @@ class ProphetForecaster(BaseEstimator):
                 {
                     "unique_id": f.unique_id,
                     "model": "+".join(f.combo),
+                    "rule": _selection_rule(f, cfg),
                     "transform": f.transform,
                     "backtest_mase": f.scores.get("+".join(f.combo), np.nan),
                     "nowcast_halflife": _halflife_steps(f.decay),
