@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from lumina_analytics.config import project_root
@@ -24,7 +25,7 @@ from lumina_analytics.forecasting.backtest import (
     score_forecast,
 )
 from lumina_analytics.forecasting.metrics import mae, seasonal_naive
-from lumina_analytics.forecasting.model import MEMBERS, ProphetForecaster
+from lumina_analytics.forecasting.model import MEMBERS, ProphetForecaster, _drop_outages
 
 __all__ = ["EPOCH", "ceiling_servegen", "default_path", "evaluate_servegen", "load_servegen"]
 
@@ -66,7 +67,9 @@ def ceiling_servegen(
 
     Per series, each member of :data:`MEMBERS` forecasts the test days from the training
     days alone; ``hindsight`` is the lowest MAE of any fixed convex combination of them,
-    with weights fitted to the test days themselves (see :func:`hindsight_combination`).
+    with weights fitted to the test days themselves (see :func:`hindsight_combination`);
+    ``hindsight_level`` is the median daily shape of all training days at the level (a
+    scale factor) fitted to the test days, i.e. a forecaster that knew the coming level.
     Columns: ``unique_id, model, mae, mae_vs_best_baseline, weights``.
     """
     train, test = _split(path, train_days)
@@ -84,9 +87,12 @@ def ceiling_servegen(
         }
         best, w = hindsight_combination(actual, fc)
         kept = sorted(((v, k) for k, v in w.items() if v >= 0.01), reverse=True)
+        shape = _daily_median(y_tr, 144, h)
+        scale = _best_scale(actual, shape)
         for name, err, weights in [
             *((m, mae(actual, p), "") for m, p in fc.items()),
             ("hindsight", best, ", ".join(f"{k} {v:.2f}" for v, k in kept)),
+            ("hindsight_level", mae(actual, scale * shape), f"scale {scale:.3f}"),
         ]:
             rows.append(
                 {
@@ -98,6 +104,24 @@ def ceiling_servegen(
                 }
             )
     return pd.DataFrame(rows)[["unique_id", "model", "mae", "mae_vs_best_baseline", "weights"]]
+
+
+def _daily_median(y: np.ndarray, period: int, h: int) -> np.ndarray:
+    """Median of each time of day over every whole day of ``y`` (outages left out), ``h`` long."""
+    z = _drop_outages(y)
+    days = len(z) // period
+    prof = np.nanmedian(z[len(z) - days * period :].reshape(days, period), axis=0)
+    return np.tile(prof, -(-h // period))[:h]
+
+
+def _best_scale(actual: np.ndarray, shape: np.ndarray) -> float:
+    """The factor ``s`` minimising ``mean |actual - s * shape|``: the median of
+    ``actual / shape`` weighted by ``shape`` (``shape > 0``)."""
+    ok = np.isfinite(actual) & np.isfinite(shape) & (shape > 0)
+    ratio, w = actual[ok] / shape[ok], shape[ok]
+    order = np.argsort(ratio)
+    cum = np.cumsum(w[order])
+    return float(ratio[order][int(np.searchsorted(cum, 0.5 * cum[-1]))])
 
 
 def evaluate_servegen(
