@@ -124,6 +124,7 @@ def hindsight_combination(
     it with these forecasts. Solved exactly as a linear programme; returns
     ``(mae, weights)`` with the weights by forecast name.
     """
+    from scipy import sparse
     from scipy.optimize import linprog
 
     names = list(forecasts)
@@ -139,11 +140,12 @@ def hindsight_combination(
     n, k = x.shape
     if not n:
         raise SchemaError("no step has both an actual value and every forecast")
-    # minimise sum(t) subject to -t <= y - x w <= t, w >= 0, sum(w) = 1
-    eye = np.eye(n)
+    # minimise sum(t) subject to -t <= y - x w <= t, w >= 0, sum(w) = 1 (sparse: the
+    # constraint matrix is 2n x (k + n), mostly the identity)
+    xs, eye = sparse.csr_array(x), sparse.eye_array(n, format="csr")
     res = linprog(
         np.r_[np.zeros(k), np.ones(n)],
-        A_ub=np.block([[x, -eye], [-x, -eye]]),
+        A_ub=sparse.block_array([[xs, -eye], [-xs, -eye]], format="csr"),
         b_ub=np.r_[y, -y],
         A_eq=np.r_[np.ones(k), np.zeros(n)][None, :],
         b_eq=[1.0],

@@ -25,7 +25,12 @@ from lumina_analytics.forecasting.backtest import (
     score_forecast,
 )
 from lumina_analytics.forecasting.metrics import mae, seasonal_naive
-from lumina_analytics.forecasting.model import MEMBERS, ProphetForecaster, _drop_outages
+from lumina_analytics.forecasting.model import (
+    MEMBERS,
+    ProphetForecaster,
+    _drop_outages,
+    _wquantile,
+)
 
 __all__ = ["EPOCH", "ceiling_servegen", "default_path", "evaluate_servegen", "load_servegen"]
 
@@ -118,10 +123,7 @@ def _best_scale(actual: np.ndarray, shape: np.ndarray) -> float:
     """The factor ``s`` minimising ``mean |actual - s * shape|``: the median of
     ``actual / shape`` weighted by ``shape`` (``shape > 0``)."""
     ok = np.isfinite(actual) & np.isfinite(shape) & (shape > 0)
-    ratio, w = actual[ok] / shape[ok], shape[ok]
-    order = np.argsort(ratio)
-    cum = np.cumsum(w[order])
-    return float(ratio[order][int(np.searchsorted(cum, 0.5 * cum[-1]))])
+    return _wquantile(actual[ok] / shape[ok], shape[ok], 0.5)
 
 
 def evaluate_servegen(
