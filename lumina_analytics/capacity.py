@@ -239,8 +239,9 @@ def spend_runway(
     month of the last observed day. The remaining days are forecast; their uncertainty is
     added assuming fully correlated daily errors (conservative: wider than independent).
     The default forecaster chooses its members on one inner window of at least a week (a
-    month of daily points holds few more). ``budgets`` maps tenant to monthly budget, as :func:`lumina_analytics.costs.load_budgets`
-    returns (a frame with ``tenant, budget`` columns works too); tenants without one get NaN.
+    month of daily points holds few more). ``budgets`` maps tenant to monthly budget, as
+    :func:`lumina_analytics.costs.load_budgets` returns (a frame with ``tenant, budget``
+    columns works too); tenants without one get NaN.
     """
     data = validate_long(daily_cost)
     if data.empty:

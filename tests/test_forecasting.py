@@ -405,3 +405,6 @@ def test_member_forecasts_one_per_member(two_series: pd.DataFrame) -> None:
     np.testing.assert_allclose(snaive.to_numpy(), a[-24:-12])
     with pytest.raises(SchemaError, match="regressors"):
         ProphetForecaster(regressors=("x",)).member_forecasts(two_series)
+    negative = two_series.assign(y=two_series["y"] - 1000.0)
+    with pytest.raises(SchemaError, match=r"'a'.*non-negative"):
+        ProphetForecaster(freq="1h", transform="log1p").member_forecasts(negative)

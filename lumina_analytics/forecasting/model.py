@@ -538,6 +538,21 @@ def _selection_rule(fit: _SeriesFit, cfg: _Config) -> str:
     ]
 
 
+def _prepare(hist: pd.DataFrame, cfg: _Config) -> tuple[str, bool, pd.DataFrame] | str:
+    """``(transform, y >= 0, history the members learn from)`` of one sorted series, or why
+    the configured transform cannot apply. Members learn from the history without dropouts
+    (``drop_outages``); they are scored on the raw values."""
+    y = hist["y"].to_numpy(float)
+    nonneg = bool(np.nanmin(y) >= 0)
+    transform = cfg.transform
+    if transform == "auto":
+        transform = "log1p" if nonneg else "none"
+    if transform in ("log1p", "sqrt") and not nonneg:
+        return f"transform {transform!r} needs non-negative y; use transform='none'"
+    fit_hist = hist.assign(y=_drop_outages(y)) if cfg.drop_outages else hist
+    return transform, nonneg, fit_hist
+
+
 def _fit_one(uid: str, hist: pd.DataFrame, cfg: _Config) -> _SeriesFit | tuple[str, str]:
     """Select, refit and calibrate one series; a ``(uid, reason)`` tuple means skipped."""
     hist = hist.sort_values("ds").reset_index(drop=True)
@@ -545,16 +560,12 @@ def _fit_one(uid: str, hist: pd.DataFrame, cfg: _Config) -> _SeriesFit | tuple[s
     n_obs = int(np.sum(~np.isnan(y)))
     if n_obs < cfg.min_points:
         return (uid, f"only {n_obs} non-missing points; need at least {cfg.min_points}")
-    nonneg = bool(np.nanmin(y) >= 0)
-    transform = cfg.transform
-    if transform == "auto":
-        transform = "log1p" if nonneg else "none"
-    if transform in ("log1p", "sqrt") and not nonneg:
-        return (uid, f"transform {transform!r} needs non-negative y; use transform='none'")
+    prepared = _prepare(hist, cfg)
+    if isinstance(prepared, str):
+        return (uid, prepared)
+    transform, nonneg, fit_hist = prepared
     day = season_steps(cfg.freq, "1D")
     members = list(cfg.members)
-    # members learn from the history without dropouts; they are scored on the raw values
-    fit_hist = hist.assign(y=_drop_outages(y)) if cfg.drop_outages else hist
     fold_h, cutoffs = _fold_plan(len(hist), hist["ds"].iloc[-1] - hist["ds"].iloc[0], cfg)
     scale = mase_scale(y, day)
     if not np.isfinite(scale) or scale == 0:
@@ -1000,10 +1011,10 @@ class ProphetForecaster(BaseEstimator):
         with quiet_prophet():
             for uid, g in self._validated(df, cfg).groupby("unique_id", sort=True):
                 hist = g.sort_values("ds").reset_index(drop=True)
-                y = hist["y"].to_numpy(float)
-                nonneg = bool(np.nanmin(y) >= 0)
-                tf = ("log1p" if nonneg else "none") if cfg.transform == "auto" else cfg.transform
-                fit_hist = hist.assign(y=_drop_outages(y)) if cfg.drop_outages else hist
+                prepared = _prepare(hist, cfg)
+                if isinstance(prepared, str):
+                    raise SchemaError(f"series {uid!r}: {prepared}")
+                tf, nonneg, fit_hist = prepared
                 ds = pd.date_range(hist["ds"].iloc[-1] + cfg.freq, periods=h, freq=cfg.freq)
                 for m in _available(cfg.members, len(hist), cfg):
                     p = _member_forecast(m, fit_hist, ds, cfg, tf, None)

@@ -24,7 +24,7 @@ from lumina_analytics.forecasting.backtest import (
     prophet_default_forecast,
     score_forecast,
 )
-from lumina_analytics.forecasting.metrics import mae, seasonal_naive
+from lumina_analytics.forecasting.metrics import mae, season_steps, seasonal_naive
 from lumina_analytics.forecasting.model import (
     MEMBERS,
     ProphetForecaster,
@@ -80,19 +80,20 @@ def ceiling_servegen(
     train, test = _split(path, train_days)
     est = ProphetForecaster(freq="10min", horizon=horizon, members=MEMBERS)
     members = est.member_forecasts(train)
+    day = season_steps(pd.Timedelta("10min"), "1D")
     rows: list[dict[str, object]] = []
     for uid, g in test.groupby("unique_id", sort=True):
         actual = g["y"].to_numpy(float)
         y_tr = train.loc[train["unique_id"] == uid, "y"].to_numpy(float)
         h = len(actual)
-        best_base = min(mae(actual, seasonal_naive(y_tr, h, m)) for m in (144, 1008))
+        best_base = min(mae(actual, seasonal_naive(y_tr, h, m)) for m in (day, 7 * day))
         fc = {
             str(m): p["yhat"].to_numpy(float)
             for m, p in members[members["unique_id"] == uid].groupby("model", sort=False)
         }
         best, w = hindsight_combination(actual, fc)
         kept = sorted(((v, k) for k, v in w.items() if v >= 0.01), reverse=True)
-        shape = _daily_median(y_tr, 144, h)
+        shape = _daily_median(y_tr, day, h)
         scale = _best_scale(actual, shape)
         for name, err, weights in [
             *((m, mae(actual, p), "") for m, p in fc.items()),
